@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url';
+import { startGateway } from '../../src/cli/start.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { startDemoApi } from '../demo-api/server.js';
+
+/**
+ * `npm start`: the demo API on 127.0.0.1:3001 (DEMO_API_PORT), then Portcullis on
+ * examples/quickstart/portcullis.yaml (port 8080, or PORTCULLIS_PORT), then three curl commands.
+ */
+const config = fileURLToPath(new URL('../../../examples/quickstart/portcullis.yaml', import.meta.url));
+
+try {
+  const demo = await startDemoApi(Number(process.env.DEMO_API_PORT ?? 3001));
+  process.env.DEMO_API_URL = demo.url;
+  const { listeners, gateway } = await startGateway(config);
+  const url = (listeners[0] as { url: string }).url;
+  process.stderr.write(
+    [
+      '',
+      `Portcullis is running on ${url}  (demo API on ${demo.url}, loopback only)`,
+      '',
+      'Try it:',
+      `  curl -i ${url}/api/hello                 # passes: 200 from the demo API`,
+      `  curl -i -X DELETE ${url}/api/orders/42   # rejected: 405 problem+json METHOD_NOT_ALLOWED`,
+      `  curl -i ${url}/admin                     # undeclared: 404 ROUTE_NOT_FOUND, never proxied`,
+      '',
+      'Access log lines follow as JSON. Ctrl-C stops (in-flight requests finish first).',
+      '',
+      '',
+    ].join('\n'),
+  );
+  const stopDemo = (): void => {
+    // The gateway drains first; the demo API goes once the gateway is done with it.
+    const wait = setInterval(() => {
+      if (gateway.inFlight === 0) {
+        clearInterval(wait);
+        demo.server.close();
+        demo.server.closeAllConnections();
+      }
+    }, 50);
+  };
+  process.once('SIGTERM', stopDemo);
+  process.once('SIGINT', stopDemo);
+} catch (err) {
+  if (err instanceof ConfigError) process.stderr.write(`portcullis: invalid config\n${err.message}\n`);
+  else process.stderr.write(`portcullis: ${(err as Error).message}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+}

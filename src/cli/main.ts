@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/errors.js';
+import { VERSION } from '../version.js';
+import { checkCommand } from './check.js';
+import { startGateway } from './start.js';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad usage. */
+const EXIT_CONFIG = 2;
+
+function defaultConfig(): string {
+  return existsSync('portcullis.yaml') ? 'portcullis.yaml' : 'portcullis.yml';
+}
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`portcullis: invalid config\n${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const e = err as NodeJS.ErrnoException;
+  const hint =
+    e.code === 'EADDRINUSE'
+      ? ' (the port is taken; change listeners[].port)'
+      : e.code === 'EACCES'
+        ? ' (no permission for this port)'
+        : '';
+  // A message, never a stack trace: the stack goes to the log at debug level only.
+  process.stderr.write(`portcullis: ${e.code ? `${e.code}: ` : ''}${e.message}${hint}\n`);
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('portcullis')
+  .description('Portcullis: an API security gateway.')
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('start')
+  .description('start the gateway')
+  .option('-c, --config <file>', 'config file (default: ./portcullis.yaml)')
+  .action(async (opts: { config?: string }) => {
+    const file = opts.config ?? defaultConfig();
+    const { listeners } = await startGateway(file);
+    for (const l of listeners)
+      process.stderr.write(`portcullis ${VERSION}: listener ${l.name} on ${l.url}\n`);
+  });
+
+program
+  .command('check')
+  .description('validate a config and print every route with its resolved chain of stages')
+  .option('-c, --config <file>', 'config file (default: ./portcullis.yaml)')
+  .action(async (opts: { config?: string }) => {
+    await checkCommand(opts.config ?? defaultConfig());
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG);
+  }
+  fail(err);
+}

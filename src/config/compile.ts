@@ -1,0 +1,299 @@
+import type { TObject } from '@sinclair/typebox';
+import type { ValidateFunction } from 'ajv';
+import type { Logger } from 'pino';
+import { GLOBAL_PHASES, phaseIndex } from '../core/phases.js';
+import type { Chain, CompiledRoute, Plan, RequestStage, StageInfo } from '../core/plan.js';
+import type {
+  ConnectionHook,
+  LogHook,
+  PluginDefinition,
+  PluginDeps,
+  ResponseHook,
+  RouteInfo,
+  StageHandlers,
+} from '../core/plugin.js';
+import { Registry } from '../core/registry.js';
+import { createUpstream, type Upstream } from '../proxy/upstream.js';
+import { TrustedProxies } from '../server/trust.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { deepFreeze, type LoadedConfig } from './load.js';
+import { pluginSchema } from './schema.js';
+import { compileValidator, createConfigAjv, issuesFromAjv } from './validate.js';
+
+type Settings = Record<string, unknown>;
+
+function isObject(v: unknown): v is Settings {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Route settings over global ones: objects merge key by key, everything else is replaced. */
+function merge(base: unknown, over: unknown): unknown {
+  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
+  const out: Settings = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(base[k], v);
+  return out;
+}
+
+function byPhaseThenPriority(a: PluginDefinition, b: PluginDefinition): number {
+  return (
+    phaseIndex(a.phase) - phaseIndex(b.phase) ||
+    b.priority - a.priority ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  );
+}
+
+const validators = new WeakMap<PluginDefinition, ValidateFunction>();
+const ajv = createConfigAjv();
+
+function settingsFor(def: PluginDefinition, raw: unknown, path: string, file: string | undefined): Settings {
+  let validate = validators.get(def);
+  if (!validate) {
+    validate = compileValidator(ajv, pluginSchema(def as { schema: TObject; enforcing: boolean }));
+    validators.set(def, validate);
+  }
+  const data = structuredClone(isObject(raw) ? raw : {});
+  if (!validate(data)) {
+    throw new ConfigError(
+      issuesFromAjv(validate.errors ?? []).map((i) => ({
+        file,
+        path: `${path}.${i.path}`,
+        reason: i.reason,
+        hint: i.hint,
+      })),
+    );
+  }
+  if (!def.enforcing) data.mode = 'enforce';
+  return deepFreeze(data);
+}
+
+interface Created {
+  def: PluginDefinition;
+  handlers: StageHandlers;
+  mode: 'enforce' | 'monitor';
+}
+
+function toChain(created: readonly Created[]): Chain {
+  const request: RequestStage[] = [];
+  let proxy: RequestStage | undefined;
+  const respond: ResponseHook[] = [];
+  const log: LogHook[] = [];
+  const stages: StageInfo[] = [];
+  for (const { def, handlers, mode } of created) {
+    stages.push({
+      plugin: def.name,
+      phase: def.phase,
+      priority: def.priority,
+      mode: def.enforcing ? mode : undefined,
+    });
+    const stage = { plugin: def.name, monitor: mode === 'monitor', run: handlers.onRequest } as RequestStage;
+    if (def.phase === 'proxy') proxy = stage;
+    else if (def.phase === 'respond') respond.push(handlers.onResponse as ResponseHook);
+    else if (def.phase === 'log') log.push(handlers.onLog as LogHook);
+    else request.push(stage);
+  }
+  return { request, proxy, respond, log, stages };
+}
+
+export interface CompileOptions {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly version: number;
+}
+
+/** Config → plan: upstream pools opened, every plugin created once per route, chains ordered. */
+export async function compilePlan(loaded: LoadedConfig, options: CompileOptions): Promise<Plan> {
+  const { config, file } = loaded;
+  const { registry, logger } = options;
+  const issues: ConfigIssue[] = [];
+
+  // Semantic checks the schema cannot express.
+  config.listeners.forEach((l, i) => {
+    if (l.headersTimeoutMs > l.requestTimeoutMs) {
+      issues.push({
+        file,
+        path: `listeners[${i}].headersTimeoutMs`,
+        reason: 'must not be larger than requestTimeoutMs',
+        hint: 'headers are part of the request',
+      });
+    }
+    try {
+      new TrustedProxies(l.trustedProxies);
+    } catch (err) {
+      issues.push({
+        file,
+        path: `listeners[${i}].trustedProxies`,
+        reason: (err as Error).message,
+        hint: 'use addresses like 10.0.0.1 or 10.0.0.0/8',
+      });
+    }
+  });
+  const names = new Set<string>();
+  config.listeners.forEach((l, i) => {
+    if (names.has(l.name))
+      issues.push({ file, path: `listeners[${i}].name`, reason: `duplicate listener name "${l.name}"` });
+    names.add(l.name);
+  });
+  const ids = new Set<string>();
+  const upstreamNames = Object.keys(config.upstreams);
+  config.routes.forEach((r, i) => {
+    if (ids.has(r.id))
+      issues.push({
+        file,
+        path: `routes[${i}].id`,
+        reason: `duplicate route id "${r.id}"`,
+        hint: 'route ids must be unique',
+      });
+    ids.add(r.id);
+    if (!(r.upstream in config.upstreams)) {
+      issues.push({
+        file,
+        path: `routes[${i}].upstream`,
+        reason: `unknown upstream "${r.upstream}"`,
+        hint: upstreamNames.length
+          ? `declared upstreams: ${upstreamNames.join(', ')}`
+          : 'declare it under "upstreams"',
+      });
+    }
+    for (const [name, value] of Object.entries(r.plugins)) {
+      const def = registry.get(name);
+      if (def && value === false && !def.optional) {
+        issues.push({
+          file,
+          path: `routes[${i}].plugins.${name}`,
+          reason: `"${name}" cannot be turned off`,
+          hint: 'it is part of the gateway spine',
+        });
+      }
+    }
+  });
+  for (const [name, value] of Object.entries(config.plugins)) {
+    const def = registry.get(name);
+    if (def && value === false && !def.optional) {
+      issues.push({
+        file,
+        path: `plugins.${name}`,
+        reason: `"${name}" cannot be turned off`,
+        hint: 'it is part of the gateway spine',
+      });
+    }
+  }
+  if (issues.length) throw new ConfigError(issues);
+
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, settings] of Object.entries(config.upstreams))
+    upstreams.set(name, createUpstream(name, settings));
+
+  // Routes exist before their chains so global plugins (the router) can hold them.
+  const routes: (RouteInfo & { chain: Chain })[] = config.routes.map((r) => ({
+    id: r.id,
+    host: r.host,
+    path: r.path,
+    methods: r.methods,
+    upstream: r.upstream,
+    stripPrefix: r.stripPrefix,
+    chain: { request: [], proxy: undefined, respond: [], log: [], stages: [] },
+  }));
+  const deps: PluginDeps = {
+    logger,
+    upstreams,
+    routes: routes as CompiledRoute[],
+    problemTypeBase: config.errors.typeBase,
+  };
+  const closers: (() => void | Promise<void>)[] = [];
+  const definitions = registry.list().sort(byPhaseThenPriority);
+
+  async function instantiate(
+    defs: readonly PluginDefinition[],
+    route: RouteInfo | undefined,
+    routeIndex: number,
+  ): Promise<Created[]> {
+    const out: Created[] = [];
+    const routeSettings = routeIndex >= 0 ? (config.routes[routeIndex]?.plugins as Settings) : {};
+    const globalSettings = config.plugins as Settings;
+    for (const def of defs) {
+      const g = globalSettings[def.name];
+      const r = routeSettings[def.name];
+      const enabled =
+        r === false
+          ? false
+          : r !== undefined || (g !== undefined && g !== false) || (g !== false && def.enabledByDefault);
+      if (!enabled) continue;
+      const path = r !== undefined ? `routes[${routeIndex}].plugins.${def.name}` : `plugins.${def.name}`;
+      const settings = settingsFor(def, merge(g === false ? {} : g, r), path, file);
+      let handlers: StageHandlers;
+      try {
+        handlers = await def.create(settings as never, { deps, route, configPath: path });
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        throw new ConfigError([
+          { file, path, reason: `plugin "${def.name}" could not start: ${(err as Error).message}` },
+        ]);
+      }
+      Registry.checkHandlers(def, handlers);
+      if (handlers.close) closers.push(handlers.close);
+      out.push({ def, handlers, mode: settings.mode as 'enforce' | 'monitor' });
+    }
+    return out;
+  }
+
+  const routeDefs = definitions.filter((d) => !GLOBAL_PHASES.includes(d.phase));
+  try {
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i] as RouteInfo & { chain: Chain };
+      route.chain = toChain(await instantiate(routeDefs, route, i));
+      if (route.chain.proxy === undefined)
+        throw new ConfigError([{ file, path: `routes[${i}]`, reason: 'no proxy-phase plugin is enabled' }]);
+    }
+    const globals = await instantiate(
+      definitions.filter((d) => GLOBAL_PHASES.includes(d.phase)),
+      undefined,
+      -1,
+    );
+    const fallback = toChain(
+      await instantiate(
+        definitions.filter((d) => d.phase === 'respond' || d.phase === 'log'),
+        undefined,
+        -1,
+      ),
+    );
+    const routePhase = globals.filter((c) => c.def.phase === 'route');
+    if (routePhase.length === 0)
+      throw new ConfigError([{ file, reason: 'no route-phase plugin (router) is registered' }]);
+
+    let closed: Promise<void> | undefined;
+    const plan: Plan = {
+      version: options.version,
+      createdAt: new Date(),
+      connection: globals
+        .filter((c) => c.def.phase === 'connection')
+        .map((c) => c.handlers.onConnection as ConnectionHook),
+      global: toChain(routePhase).request,
+      globalStages: toChain(globals).stages,
+      fallback,
+      routes: routes as CompiledRoute[],
+      problemTypeBase: config.errors.typeBase,
+      close() {
+        closed ??= (async () => {
+          await Promise.allSettled(closers.map((c) => c()));
+          await Promise.allSettled([...upstreams.values()].map((u) => u.pool.close()));
+        })();
+        return closed;
+      },
+    };
+    for (const r of routes) Object.freeze(r);
+    return Object.freeze(plan);
+  } catch (err) {
+    await Promise.allSettled(closers.map((c) => c()));
+    await Promise.allSettled([...upstreams.values()].map((u) => u.pool.destroy()));
+    if (err instanceof ConfigError) throw err;
+    // find-my-way refuses conflicting routes with a plain Error.
+    throw new ConfigError([
+      {
+        file,
+        path: 'routes',
+        reason: (err as Error).message,
+        hint: 'two routes match the same host, method and path',
+      },
+    ]);
+  }
+}

@@ -1,0 +1,274 @@
+import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
+import type { Registry } from '../core/registry.js';
+
+/**
+ * The config schema. TypeScript types come from the same definitions (Static<…>), and
+ * `npm run schema` writes schema/portcullis.schema.json from it for editors.
+ */
+
+const NAME = '^[a-z0-9][a-z0-9_-]*$';
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+export const ListenerSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: NAME,
+      description: 'Listener name, used in logs and metrics.',
+      default: 'public',
+    }),
+    host: Type.String({
+      description: 'Address to bind. Loopback by default; use 0.0.0.0 or :: to expose.',
+      default: '127.0.0.1',
+    }),
+    port: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description: 'TCP port (0 picks a free one).',
+      default: 8080,
+    }),
+    trustedProxies: Type.Array(Type.String({ description: 'IP address or CIDR.' }), {
+      description:
+        'Peers whose X-Forwarded-For/-Proto/-Host and X-Request-Id are believed. From anyone else those headers are replaced.',
+      default: [],
+    }),
+    maxConnections: Type.Integer({
+      minimum: 1,
+      description: 'Open connections at most; more get 503 CONNECTION_LIMIT.',
+      default: 10000,
+    }),
+    maxHeaderBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1048576,
+      description: 'Largest request line plus header section; larger gets 431.',
+      default: 16384,
+    }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 100,
+      description: 'Time a client has to send all headers (slowloris guard).',
+      default: 10000,
+    }),
+    requestTimeoutMs: Type.Integer({
+      minimum: 100,
+      description: 'Time a client has to send the whole request, body included.',
+      default: 30000,
+    }),
+    keepAliveTimeoutMs: Type.Integer({
+      minimum: 0,
+      description: 'Idle time before a keep-alive connection is closed.',
+      default: 5000,
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const UpstreamSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+      description: 'Base URL of the upstream (scheme, host, port, optional base path).',
+    }),
+    connections: Type.Integer({
+      minimum: 1,
+      maximum: 4096,
+      description: 'Pool size: keep-alive connections at most.',
+      default: 128,
+    }),
+    pipelining: Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      description: 'HTTP/1.1 pipelining depth per connection (1 = off).',
+      default: 1,
+    }),
+    keepAliveTimeoutMs: Type.Integer({
+      minimum: 100,
+      description: 'Idle time before a pooled connection is closed.',
+      default: 4000,
+    }),
+    connectTimeoutMs: Type.Integer({
+      minimum: 10,
+      description: 'Time to open a connection; beyond it 504.',
+      default: 5000,
+    }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 10,
+      description: 'Time for the upstream to send its response headers; beyond it 504.',
+      default: 30000,
+    }),
+    bodyTimeoutMs: Type.Integer({
+      minimum: 10,
+      description: 'Largest gap between two response body chunks.',
+      default: 30000,
+    }),
+    maxResponseBytes: Type.Integer({
+      minimum: 1,
+      description: 'Largest response body accepted from the upstream.',
+      default: 104857600,
+    }),
+    preserveHost: Type.Boolean({
+      description: "Send the client's Host to the upstream instead of the upstream's own.",
+      default: false,
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const RouteSchema = Type.Object(
+  {
+    id: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      description: 'Unique route id, used in logs, metrics and errors.',
+    }),
+    host: Type.Optional(
+      Type.String({
+        description: 'Host name this route answers for (Host header, no port). Any host if absent.',
+      }),
+    ),
+    path: Type.String({
+      pattern: '^/',
+      description: 'Path pattern: static segments, ":param" segments and a trailing "*".',
+    }),
+    methods: Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), {
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Allowed methods; others get 405 with Allow.',
+      default: ['GET', 'HEAD'],
+    }),
+    upstream: Type.String({ description: 'Name of an entry of "upstreams".' }),
+    stripPrefix: Type.Optional(
+      Type.String({ pattern: '^/', description: 'Removed from the start of the path before forwarding.' }),
+    ),
+    plugins: Type.Record(Type.String(), Type.Unknown(), {
+      description:
+        'Per-route plugin settings, merged over the global "plugins" section; false turns an optional plugin off.',
+      default: {},
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Editor hint; ignored.' })),
+    version: Type.Literal(1, { description: 'Config format version.', default: 1 }),
+    listeners: Type.Array(ListenerSchema, {
+      minItems: 1,
+      description: 'Where the gateway listens.',
+      default: [{}],
+    }),
+    upstreams: Type.Record(Type.String({ pattern: NAME }), UpstreamSchema, {
+      description: 'Named upstream services.',
+    }),
+    routes: Type.Array(RouteSchema, {
+      minItems: 1,
+      description: 'Declared routes. Anything else is answered 404 and never proxied.',
+    }),
+    plugins: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Global plugin settings, applied to every route.',
+      default: {},
+    }),
+    errors: Type.Object(
+      {
+        typeBase: Type.String({
+          description:
+            'Prefix of the problem+json "type" URI; point it at your own error docs if you publish them.',
+          default: 'urn:portcullis:error:',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Problem+json settings.' },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { description: 'Gateway log level (the access log is written at info).', default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'Logging.' },
+    ),
+    shutdown: Type.Object(
+      {
+        graceMs: Type.Integer({
+          minimum: 0,
+          description: 'On SIGTERM/SIGINT, time in-flight requests get to finish.',
+          default: 10000,
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type ListenerConfig = Static<typeof ListenerSchema>;
+export type UpstreamConfig = Static<typeof UpstreamSchema>;
+export type RouteConfig = Static<typeof RouteSchema>;
+export type GatewayConfig = Static<typeof ConfigSchema>;
+
+/**
+ * A deep copy of a plugin's settings schema for the config file: no `default`s and nothing
+ * required at the top, because the file holds overrides; defaults are applied when the plan is
+ * compiled, on the merged settings.
+ */
+export function withoutDefaults<T extends TObject>(schema: T): T {
+  const copy = JSON.parse(
+    JSON.stringify(schema, (key, value) => (key === 'default' ? undefined : value)),
+  ) as T;
+  delete (copy as { required?: string[] }).required;
+  return copy;
+}
+
+/** The mode setting the core adds to every enforcing plugin. */
+export const ModeSchema = Type.Union([Type.Literal('enforce'), Type.Literal('monitor')], {
+  description:
+    'enforce: reject what the plugin forbids. monitor: decide, log and count, but let the request pass.',
+  default: 'enforce',
+});
+
+/** A plugin's full settings schema (its own plus the core's `mode` for enforcing plugins). */
+export function pluginSchema(def: { schema: TObject; enforcing: boolean }): TObject {
+  if (!def.enforcing) return def.schema;
+  return Type.Object({ ...def.schema.properties, mode: ModeSchema }, { additionalProperties: false });
+}
+
+/**
+ * The full, closed schema with every registered plugin's settings in place of the open records:
+ * what the loader validates against and what editors get.
+ */
+export function buildConfigSchema(registry: Registry): TObject {
+  const globalProps: Record<string, TSchema> = {};
+  const routeProps: Record<string, TSchema> = {};
+  for (const def of registry.list()) {
+    const settings = withoutDefaults(pluginSchema(def));
+    const entry = def.optional ? Type.Union([settings, Type.Literal(false)]) : settings;
+    globalProps[def.name] = Type.Optional({ ...entry, description: def.description });
+    routeProps[def.name] = Type.Optional({ ...entry, description: def.description });
+  }
+  const route = Type.Object(
+    {
+      ...RouteSchema.properties,
+      plugins: Type.Object(routeProps, {
+        additionalProperties: false,
+        default: {},
+        description: RouteSchema.properties.plugins.description,
+      }),
+    },
+    { additionalProperties: false },
+  );
+  return Type.Object(
+    {
+      ...ConfigSchema.properties,
+      routes: Type.Array(route, { minItems: 1, description: ConfigSchema.properties.routes.description }),
+      plugins: Type.Object(globalProps, {
+        additionalProperties: false,
+        default: {},
+        description: ConfigSchema.properties.plugins.description,
+      }),
+    },
+    {
+      additionalProperties: false,
+      $id: 'https://portcullis.dev/schema/portcullis.schema.json',
+      title: 'Portcullis gateway config',
+    },
+  );
+}

@@ -1,0 +1,112 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayError } from './errors.js';
+import type { CompiledRoute, Plan } from './plan.js';
+import type { Principal } from './principal.js';
+
+/** The response about to be written; respond-phase plugins may change status and headers. */
+export interface ResponseHead {
+  status: number;
+  /** Lower-case header names. */
+  headers: Record<string, string | string[] | number>;
+  /** 'upstream' when the upstream answered, 'gateway' for problems and direct answers. */
+  readonly source: 'upstream' | 'gateway';
+  /** Set by a respond hook to replace an upstream body with a problem (e.g. masking a 5xx). */
+  replaceWith: GatewayError | undefined;
+}
+
+/** A decision a stage in monitor mode would have taken, logged instead of enforced. */
+export interface MonitoredDecision {
+  readonly plugin: string;
+  readonly code: string;
+}
+
+/**
+ * Everything one request carries from stage to stage. Plugins never import each other: what one
+ * stage learns for another travels here. Later issues add typed fields by declaration merging
+ * (`declare module '.../core/context.js' { interface RequestContext { … } }`).
+ */
+export class RequestContext {
+  readonly id: string;
+  /** The plan the request started on; it finishes on it even if a reload swaps plans meanwhile. */
+  readonly plan: Plan;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  /** Listener name and scheme the request came in on. */
+  readonly listener: string;
+  readonly scheme: 'http' | 'https';
+  /** The TCP peer, and whether it is one of the listener's trusted proxies. */
+  readonly peerIp: string;
+  readonly trustedPeer: boolean;
+  /** The client, resolved through X-Forwarded-For only when the peer is trusted. */
+  clientIp: string;
+  method: string;
+  /** Normalized path (RFC 3986 dot segments removed), still percent-encoded; set by the router. */
+  path: string;
+  /** Raw query string without the "?", "" when absent. */
+  query: string;
+  host: string;
+  route: CompiledRoute | undefined;
+  params: Record<string, string | undefined>;
+  traceparent: string;
+  principal: Principal | undefined;
+  /** performance.now() when the upstream call started, 0 if it never did. */
+  upstreamStartedAt: number;
+  upstreamMs: number;
+  upstreamStatus: number;
+  /** Request body bytes seen by the gateway. */
+  bytesIn: number;
+  /**
+   * The most request-body bytes any stage allows (set by the guard). Whoever reads the body
+   * enforces it on the stream, so a body without Content-Length is limited too.
+   */
+  bodyLimit: number;
+  /** Response body bytes sent to the client. */
+  bytesOut: number;
+  /** The error that ended the request, if any. */
+  error: GatewayError | undefined;
+  /** True once a response has been started by a stage; the pipeline stops there. */
+  answered: boolean;
+  monitored: MonitoredDecision[] | undefined;
+
+  constructor(
+    id: string,
+    plan: Plan,
+    req: IncomingMessage,
+    res: ServerResponse,
+    listener: string,
+    scheme: 'http' | 'https',
+    peerIp: string,
+    trustedPeer: boolean,
+    startedAt: number,
+  ) {
+    this.id = id;
+    this.plan = plan;
+    this.req = req;
+    this.res = res;
+    this.startedAt = startedAt;
+    this.listener = listener;
+    this.scheme = scheme;
+    this.peerIp = peerIp;
+    this.trustedPeer = trustedPeer;
+    this.clientIp = peerIp;
+    this.method = req.method ?? 'GET';
+    this.path = '/';
+    this.query = '';
+    this.host = '';
+    this.route = undefined;
+    this.params = {};
+    this.traceparent = '';
+    this.principal = undefined;
+    this.upstreamStartedAt = 0;
+    this.upstreamMs = 0;
+    this.upstreamStatus = 0;
+    this.bytesIn = 0;
+    this.bodyLimit = Number.POSITIVE_INFINITY;
+    this.bytesOut = 0;
+    this.error = undefined;
+    this.answered = false;
+    this.monitored = undefined;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The one registry of error codes. Every problem+json the gateway sends carries one of these codes.
+ * docs/errors.md is kept in step with this table by test/errors-doc.test.ts.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  /** Short public title; never contains request data. */
+  readonly title: string;
+  /** What it means, for docs/errors.md. */
+  readonly meaning: string;
+  /** How to solve it, for docs/errors.md. */
+  readonly fix: string;
+}
+
+export const ERRORS = {
+  BAD_REQUEST: {
+    status: 400,
+    title: 'Malformed request',
+    meaning:
+      'The HTTP message could not be parsed (bad request line, invalid header characters, bad chunk encoding).',
+    fix: 'Send a well-formed HTTP/1.1 request.',
+  },
+  AMBIGUOUS_FRAMING: {
+    status: 400,
+    title: 'Ambiguous message framing',
+    meaning:
+      'The request carries several Content-Length headers, Content-Length together with Transfer-Encoding, or a Transfer-Encoding other than plain "chunked" (request smuggling shapes).',
+    fix: 'Send exactly one of Content-Length or "Transfer-Encoding: chunked".',
+  },
+  BAD_PATH: {
+    status: 400,
+    title: 'Malformed or ambiguous request path',
+    meaning:
+      'The path has invalid percent-encoding, an encoded slash or backslash, a backslash, control characters, double encoding, or dot segments that climb above the root.',
+    fix: 'Send a normalized origin-form path (RFC 3986) without encoded separators.',
+  },
+  URL_TOO_LONG: {
+    status: 414,
+    title: 'Request URL too long',
+    meaning: 'The request target is longer than the router\'s "maxUrlLength".',
+    fix: 'Shorten the URL (move data into the body) or raise plugins.router.maxUrlLength.',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers too large',
+    meaning:
+      'The request has more header fields than allowed, or its header section is larger than the listener\'s "maxHeaderBytes".',
+    fix: 'Send fewer or smaller headers, or raise request-guard.maxHeaders / listeners[].maxHeaderBytes.',
+  },
+  BODY_TOO_LARGE: {
+    status: 413,
+    title: 'Request body too large',
+    meaning:
+      'The request body is larger than the route allows. Checked against Content-Length and counted on the stream.',
+    fix: 'Send a smaller body or raise request-guard.maxBodyBytes for the route.',
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    title: 'Request timed out',
+    meaning: "The client did not send the headers or the body within the listener's timeouts (slow client).",
+    fix: 'Send the request faster, or raise listeners[].headersTimeoutMs / requestTimeoutMs.',
+  },
+  ROUTE_NOT_FOUND: {
+    status: 404,
+    title: 'No route matches this request',
+    meaning: 'No declared route matches the host and path. Undeclared routes are never proxied.',
+    fix: 'Call a declared route, or declare the route in portcullis.yaml.',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'Method not allowed on this route',
+    meaning:
+      'The path matches a route, but not with this method. The Allow header lists the methods that are declared.',
+    fix: 'Use one of the methods in the Allow header, or add the method to the route.',
+  },
+  UPGRADE_NOT_SUPPORTED: {
+    status: 501,
+    title: 'Protocol upgrade not supported',
+    meaning:
+      'The request asked to upgrade the connection (for example to WebSocket), which this listener does not proxy.',
+    fix: 'Call the API over plain HTTP requests.',
+  },
+  CONNECTION_LIMIT: {
+    status: 503,
+    title: 'Too many connections',
+    meaning: 'The listener already holds its "maxConnections" open connections.',
+    fix: 'Retry later, reuse connections (keep-alive), or raise listeners[].maxConnections.',
+  },
+  SHUTTING_DOWN: {
+    status: 503,
+    title: 'Gateway is shutting down',
+    meaning: 'The gateway received SIGTERM/SIGINT and no longer accepts new requests on this connection.',
+    fix: 'Retry against another gateway node.',
+  },
+  UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    title: 'Upstream unavailable',
+    meaning:
+      'The upstream refused or reset the connection, or answered with something that is not valid HTTP.',
+    fix: 'Check that the upstream is running and reachable at its configured URL.',
+  },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    title: 'Upstream timed out',
+    meaning:
+      'The upstream did not connect, send its headers, or send its body within the configured timeouts.',
+    fix: "Check the upstream's health, or raise upstreams.<name>.timeouts.",
+  },
+  UPSTREAM_RESPONSE_TOO_LARGE: {
+    status: 502,
+    title: 'Upstream response too large',
+    meaning: 'The upstream announced a response larger than upstreams.<name>.maxResponseBytes.',
+    fix: "Page the upstream's responses, or raise maxResponseBytes.",
+  },
+  UPSTREAM_ERROR: {
+    status: 502,
+    title: 'Upstream error',
+    meaning:
+      'The upstream answered with a 5xx; its body is replaced by this problem so no internal detail leaks (the status is kept). See response-hygiene.maskUpstreamErrors.',
+    fix: "Look at the upstream's own logs, using the request id.",
+  },
+  INTERNAL_ERROR: {
+    status: 500,
+    title: 'Internal gateway error',
+    meaning:
+      'An unexpected error inside the gateway. The request was not forwarded further; details are in the gateway log under the request id.',
+    fix: 'Report it with the request id from the response.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface GatewayErrorOptions {
+  /** Public, safe detail. Never put a credential, a header value or a raw body here. */
+  readonly detail?: string;
+  /** Extra response headers (e.g. Allow for 405). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Status override for codes that keep an upstream status (UPSTREAM_ERROR). */
+  readonly status?: number;
+  readonly cause?: unknown;
+}
+
+/** A typed error that ends a request with a problem+json answer. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(ERRORS[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = options.status ?? ERRORS[code].status;
+    this.detail = options.detail;
+    this.headers = options.headers;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}

@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import type { RequestContext, ResponseHead } from './context.js';
+import { GatewayError } from './errors.js';
+import type { Chain, RequestStage } from './plan.js';
+import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.js';
+
+/**
+ * Walks one request through its plan: route-phase stages, then the route's chain, then the proxy.
+ * Any stage may continue (return), answer (ctx.answered) or reject (throw GatewayError). Anything
+ * else thrown is a gateway bug: the request is denied with INTERNAL_ERROR (fail closed).
+ */
+export async function runRequest(ctx: RequestContext, logger: Logger): Promise<void> {
+  try {
+    if (await runStages(ctx.plan.global, ctx)) return;
+    const route = ctx.route;
+    if (route === undefined) throw new Error('router finished without a route');
+    if (await runStages(route.chain.request, ctx)) return;
+    const proxy = route.chain.proxy;
+    if (proxy === undefined) throw new Error(`route ${route.id} has no proxy stage`);
+    await proxy.run(ctx);
+  } catch (err) {
+    sendError(ctx, err, logger);
+  }
+}
+
+async function runStages(stages: readonly RequestStage[], ctx: RequestContext): Promise<boolean> {
+  for (let i = 0; i < stages.length; i++) {
+    const stage = stages[i] as RequestStage;
+    try {
+      const pending = stage.run(ctx);
+      if (pending !== undefined) await pending;
+    } catch (err) {
+      // Monitor mode turns a decision into a log entry; a crash still denies.
+      if (!stage.monitor || !(err instanceof GatewayError)) throw err;
+      if (ctx.monitored === undefined) ctx.monitored = [];
+      ctx.monitored.push({ plugin: stage.plugin, code: err.code });
+    }
+    if (ctx.answered) return true;
+  }
+  return false;
+}
+
+/** The chain whose respond and log hooks apply: the route's, or the plan's fallback before routing. */
+export function chainOf(ctx: RequestContext): Chain {
+  return ctx.route === undefined ? ctx.plan.fallback : ctx.route.chain;
+}
+
+/** Runs the respond-phase hooks on a head about to be written. */
+export function runResponseHooks(ctx: RequestContext, head: ResponseHead): void {
+  const hooks = chainOf(ctx).respond;
+  for (let i = 0; i < hooks.length; i++)
+    (hooks[i] as (c: RequestContext, h: ResponseHead) => void)(ctx, head);
+}
+
+/** Answers the request with a problem+json body for `err` (an unknown error becomes INTERNAL_ERROR). */
+export function sendError(ctx: RequestContext, err: unknown, logger: Logger): void {
+  let problem: GatewayError;
+  if (err instanceof GatewayError) {
+    problem = err;
+  } else {
+    problem = new GatewayError('INTERNAL_ERROR');
+    logger.error({ reqId: ctx.id, err }, 'unexpected error in the request pipeline');
+  }
+  ctx.error ??= problem;
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) {
+    // Too late for a clean answer: cut the connection so the client sees a failure, not a short body.
+    res.destroy();
+    return;
+  }
+  ctx.answered = true;
+  const head: ResponseHead = {
+    status: problem.status,
+    headers: {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      ...problem.headers,
+    },
+    source: 'gateway',
+    replaceWith: undefined,
+  };
+  try {
+    runResponseHooks(ctx, head);
+  } catch (hookErr) {
+    logger.error({ reqId: ctx.id, err: hookErr }, 'respond hook failed while sending a problem');
+  }
+  const body = JSON.stringify(problemBody(problem, ctx.id, ctx.plan.problemTypeBase));
+  ctx.bytesOut = Buffer.byteLength(body);
+  head.headers['content-length'] = ctx.bytesOut;
+  // A request body we did not read would otherwise be parsed as the next request.
+  if (!ctx.req.complete) head.headers.connection = 'close';
+  res.writeHead(head.status, head.headers);
+  res.end(ctx.method === 'HEAD' ? undefined : body);
+}
+
+/** Answers directly from a stage (no upstream call), through the respond hooks. */
+export function reply(
+  ctx: RequestContext,
+  status: number,
+  headers: Record<string, string>,
+  body: string,
+): void {
+  ctx.answered = true;
+  const head: ResponseHead = { status, headers: { ...headers }, source: 'gateway', replaceWith: undefined };
+  runResponseHooks(ctx, head);
+  ctx.bytesOut = Buffer.byteLength(body);
+  head.headers['content-length'] = ctx.bytesOut;
+  ctx.res.writeHead(head.status, head.headers);
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+}

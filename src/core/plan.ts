@@ -1,0 +1,44 @@
+import type { Phase } from './phases.js';
+import type { ConnectionHook, LogHook, RequestHandler, ResponseHook, RouteInfo } from './plugin.js';
+
+/** One resolved stage of a chain, as `portcullis check` prints it. */
+export interface StageInfo {
+  readonly plugin: string;
+  readonly phase: Phase;
+  readonly priority: number;
+  readonly mode: 'enforce' | 'monitor' | undefined;
+}
+
+export interface RequestStage {
+  readonly plugin: string;
+  readonly monitor: boolean;
+  readonly run: RequestHandler;
+}
+
+/** The handlers of one route, ordered by phase, then priority (higher first), then name. */
+export interface Chain {
+  readonly request: readonly RequestStage[];
+  readonly proxy: RequestStage | undefined;
+  readonly respond: readonly ResponseHook[];
+  readonly log: readonly LogHook[];
+  readonly stages: readonly StageInfo[];
+}
+
+export interface CompiledRoute extends RouteInfo {
+  readonly chain: Chain;
+}
+
+/** A compiled config: everything the hot path needs, prepared once. Replaced whole on reload. */
+export interface Plan {
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly connection: readonly ConnectionHook[];
+  /** Route-phase stages (the router): they run before the route is known. */
+  readonly global: readonly RequestStage[];
+  readonly globalStages: readonly StageInfo[];
+  /** Respond and log hooks for requests that never matched a route (404, bad path). */
+  readonly fallback: Chain;
+  readonly routes: readonly CompiledRoute[];
+  readonly problemTypeBase: string;
+  close(): Promise<void>;
+}

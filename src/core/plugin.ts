@@ -1,0 +1,90 @@
+import type { Socket } from 'node:net';
+import type { Static, TObject } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import type { Upstream } from '../proxy/upstream.js';
+import type { RequestContext, ResponseHead } from './context.js';
+import type { Phase } from './phases.js';
+
+/** What a request-side stage returns: nothing to continue, or a promise of nothing. */
+export type RequestHandler = (ctx: RequestContext) => void | Promise<void>;
+/** A respond-phase hook: may change the head before it is written. Synchronous by contract. */
+export type ResponseHook = (ctx: RequestContext, head: ResponseHead) => void;
+/** A log-phase hook: runs once the response is finished or the client went away. Never throws. */
+export type LogHook = (ctx: RequestContext) => void;
+/** A connection-phase hook: return false to refuse the connection. */
+export type ConnectionHook = (socket: Socket) => boolean;
+
+/** The small hot-path object a plugin's `create` returns. Which field it must set depends on its phase. */
+export interface StageHandlers {
+  readonly onConnection?: ConnectionHook;
+  readonly onRequest?: RequestHandler;
+  readonly onResponse?: ResponseHook;
+  readonly onLog?: LogHook;
+  /** Release pools, timers, stores. Called when the plan that holds the stage is retired. */
+  readonly close?: () => void | Promise<void>;
+}
+
+/** enforce: reject what the plugin forbids; monitor: decide, log and count, let the request pass. */
+export interface PluginMode {
+  readonly mode: 'enforce' | 'monitor';
+}
+
+/** A route as the router and other plugins see it while the plan is compiled. */
+export interface RouteInfo {
+  readonly id: string;
+  readonly host: string | undefined;
+  readonly path: string;
+  readonly methods: readonly string[];
+  readonly upstream: string;
+  readonly stripPrefix: string | undefined;
+}
+
+/** Dependencies handed to `create`. Stores and shared services reach plugins only this way. */
+export interface PluginDeps {
+  readonly logger: Logger;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Every route of the plan (the router needs them all). */
+  readonly routes: readonly RouteInfo[];
+  /** Base of the problem `type` URI. */
+  readonly problemTypeBase: string;
+}
+
+export interface CreateContext {
+  readonly deps: PluginDeps;
+  /** The route this instance serves; undefined for global (connection, route phase) plugins. */
+  readonly route: RouteInfo | undefined;
+  /** Config path of this plugin's settings, for start-up errors ("routes[2].plugins.request-guard"). */
+  readonly configPath: string;
+}
+
+/**
+ * A security stage: a name (kebab-case, equal to its folder), a phase, a priority inside the phase
+ * (higher runs first), a config schema (every field with a description and a default), and a
+ * `create` that does the expensive work once and returns small hot-path handlers.
+ */
+export interface PluginDefinition<S extends TObject = TObject> {
+  readonly name: string;
+  readonly phase: Phase;
+  readonly priority: number;
+  readonly description: string;
+  readonly schema: S;
+  /** Core stages are on for every route unless a route turns them off; others only when configured. */
+  readonly enabledByDefault: boolean;
+  /**
+   * Enforcing plugins get a `mode: enforce | monitor` setting from the core. In monitor mode a
+   * GatewayError thrown by onRequest is logged and counted, and the request goes on.
+   */
+  readonly enforcing: boolean;
+  /** May a route turn this plugin off (`plugins: { name: false }`)? False for the spine (router, forward). */
+  readonly optional: boolean;
+  /** `config` is the route's merged, defaulted, frozen settings; `mode` is set by the core. */
+  create(
+    config: Readonly<Static<S>> & PluginMode,
+    ctx: CreateContext,
+  ): StageHandlers | Promise<StageHandlers>;
+}
+
+/** Helper that keeps the config type tied to the schema. */
+export function definePlugin<S extends TObject>(def: PluginDefinition<S>): PluginDefinition<S> {
+  return def;
+}

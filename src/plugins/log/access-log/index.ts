@@ -1,0 +1,113 @@
+import { Type } from '@sinclair/typebox';
+import type { RequestContext } from '../../../core/context.js';
+import { definePlugin } from '../../../core/plugin.js';
+
+export const accessLogSchema = Type.Object(
+  {
+    redactQueryParams: Type.Array(Type.String(), {
+      description:
+        'Query parameters whose values are replaced by [REDACTED] in the logged URL (case-insensitive).',
+      default: [
+        'api_key',
+        'apikey',
+        'key',
+        'token',
+        'access_token',
+        'id_token',
+        'refresh_token',
+        'password',
+        'secret',
+        'signature',
+        'sig',
+        'code',
+      ],
+    }),
+    headers: Type.Array(Type.String(), {
+      description:
+        'Request headers to include in each line. Authorization, Proxy-Authorization, Cookie and Set-Cookie are always logged as [REDACTED].',
+      default: ['user-agent'],
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const ALWAYS_REDACTED = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+export const REDACTED = '[REDACTED]';
+
+/** "a=1&token=xyz" → "a=1&token=[REDACTED]"; names compared after decoding, case-insensitively. */
+export function redactQuery(query: string, names: ReadonlySet<string>): string {
+  if (query === '' || names.size === 0) return query;
+  const parts = query.split('&');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    let name: string;
+    try {
+      name = decodeURIComponent(rawName.replaceAll('+', ' ')).toLowerCase();
+    } catch {
+      name = rawName.toLowerCase();
+    }
+    if (names.has(name)) parts[i] = `${rawName}=${REDACTED}`;
+  }
+  return parts.join('&');
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+export default definePlugin({
+  name: 'access-log',
+  phase: 'log',
+  priority: 0,
+  description:
+    'One JSON line per request with timings split between gateway and upstream; credentials redacted.',
+  schema: accessLogSchema,
+  enabledByDefault: true,
+  enforcing: false,
+  optional: true,
+  create(config, { deps }) {
+    const log = deps.logger.child({ log: 'access' });
+    const redactNames = new Set(config.redactQueryParams.map((n) => n.toLowerCase()));
+    const headerNames = config.headers.map((h) => h.toLowerCase());
+    return {
+      onLog: function accessLog(ctx: RequestContext): void {
+        const res = ctx.res;
+        const total = performance.now() - ctx.startedAt;
+        let headers: Record<string, string> | undefined;
+        if (headerNames.length) {
+          headers = {};
+          for (const name of headerNames) {
+            const v = ctx.req.headers[name];
+            if (v !== undefined)
+              headers[name] = ALWAYS_REDACTED.has(name) ? REDACTED : Array.isArray(v) ? v.join(', ') : v;
+          }
+        }
+        const q = ctx.query;
+        log.info(
+          {
+            reqId: ctx.id,
+            traceId: ctx.traceparent.slice(3, 35),
+            method: ctx.method,
+            route: ctx.route?.id,
+            path: q === '' ? ctx.path : `${ctx.path}?${redactQuery(q, redactNames)}`,
+            status: res.headersSent ? res.statusCode : 0,
+            code: ctx.error?.code,
+            aborted: !res.writableFinished || undefined,
+            gatewayMs: round(total - ctx.upstreamMs),
+            upstreamMs: ctx.upstreamStartedAt === 0 ? undefined : round(ctx.upstreamMs),
+            upstreamStatus: ctx.upstreamStatus || undefined,
+            bytesIn: ctx.bytesIn,
+            bytesOut: ctx.bytesOut,
+            clientIp: ctx.clientIp,
+            principal: ctx.principal?.id,
+            monitored: ctx.monitored,
+            headers,
+          },
+          'request',
+        );
+      },
+    };
+  },
+});

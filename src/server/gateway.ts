@@ -1,0 +1,275 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { compilePlan } from '../config/compile.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { ListenerConfig } from '../config/schema.js';
+import { RequestContext } from '../core/context.js';
+import type { ErrorCode } from '../core/errors.js';
+import { chainOf, runRequest } from '../core/pipeline.js';
+import type { Plan } from '../core/plan.js';
+import { rawProblemResponse } from '../core/problem.js';
+import type { Registry } from '../core/registry.js';
+import { createDefaultRegistry } from '../plugins/index.js';
+import { plainIp, TrustedProxies } from './trust.js';
+
+export interface GatewayOptions {
+  readonly loaded: LoadedConfig;
+  readonly logger: Logger;
+  readonly registry?: Registry;
+}
+
+export interface BoundListener {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+}
+
+interface Listener {
+  readonly config: ListenerConfig;
+  readonly server: Server;
+  readonly trust: TrustedProxies;
+  connections: number;
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/** W3C trace context: keep a valid incoming traceparent, else start a new trace. */
+export function traceparentFor(incoming: string | string[] | undefined): string {
+  if (typeof incoming === 'string' && incoming.length === 55) {
+    const m = TRACEPARENT.exec(incoming);
+    if (m && !/^0+$/.test(m[1] as string) && !/^0+$/.test(m[2] as string)) return incoming;
+  }
+  const ids = randomBytes(24).toString('hex');
+  return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+}
+
+/** Parser and socket errors → the problem code the client gets on the raw socket. */
+function clientErrorCode(code: string | undefined): ErrorCode {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HEADERS_TOO_LARGE';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'REQUEST_TIMEOUT';
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      return 'AMBIGUOUS_FRAMING';
+    default:
+      return 'BAD_REQUEST';
+  }
+}
+
+/**
+ * The data plane: listeners in front of a compiled plan. A reload compiles a new plan beside the
+ * old one and swaps it atomically; requests in flight finish on the plan they started with.
+ */
+export class Gateway {
+  #plan: Plan;
+  readonly #logger: Logger;
+  readonly #registry: Registry;
+  readonly #listeners: Listener[] = [];
+  #loaded: LoadedConfig;
+  #inFlight = 0;
+  #draining = false;
+  #drained: (() => void) | undefined;
+
+  private constructor(plan: Plan, loaded: LoadedConfig, logger: Logger, registry: Registry) {
+    this.#plan = plan;
+    this.#loaded = loaded;
+    this.#logger = logger;
+    this.#registry = registry;
+  }
+
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const registry = options.registry ?? createDefaultRegistry();
+    const plan = await compilePlan(options.loaded, { registry, logger: options.logger, version: 1 });
+    return new Gateway(plan, options.loaded, options.logger, registry);
+  }
+
+  get plan(): Plan {
+    return this.#plan;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Compiles the new config; only a plan that compiled completely replaces the current one. */
+  async reload(loaded: LoadedConfig): Promise<Plan> {
+    const next = await compilePlan(loaded, {
+      registry: this.#registry,
+      logger: this.#logger,
+      version: this.#plan.version + 1,
+    });
+    const old = this.#plan;
+    this.#plan = next;
+    this.#loaded = loaded;
+    // Pools close once their in-flight requests are done.
+    void old.close();
+    this.#logger.info({ version: next.version }, 'config reloaded');
+    return next;
+  }
+
+  async listen(): Promise<BoundListener[]> {
+    const bound: BoundListener[] = [];
+    for (const config of this.#loaded.config.listeners) {
+      const listener = this.#createListener(config);
+      this.#listeners.push(listener);
+      await new Promise<void>((resolve, reject) => {
+        listener.server.once('error', reject);
+        listener.server.listen(config.port, config.host, () => {
+          listener.server.off('error', reject);
+          resolve();
+        });
+      });
+      const port = (listener.server.address() as AddressInfo).port;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      bound.push({ name: config.name, port, url: `http://${host}:${port}` });
+    }
+    return bound;
+  }
+
+  #createListener(config: ListenerConfig): Listener {
+    const server = createServer({
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+    });
+    const listener: Listener = {
+      config,
+      server,
+      trust: new TrustedProxies(config.trustedProxies),
+      connections: 0,
+    };
+    const logger = this.#logger;
+
+    server.on('connection', (socket: Socket) => {
+      listener.connections++;
+      socket.once('close', () => {
+        listener.connections--;
+      });
+      if (listener.connections > config.maxConnections) {
+        socket.end(rawProblemResponse('CONNECTION_LIMIT', randomUUID(), this.#plan.problemTypeBase));
+        socket.destroySoon();
+        return;
+      }
+      const hooks = this.#plan.connection;
+      for (let i = 0; i < hooks.length; i++) {
+        if (!(hooks[i] as (s: Socket) => boolean)(socket)) {
+          socket.destroy();
+          return;
+        }
+      }
+    });
+
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const code = clientErrorCode(err.code);
+      const id = randomUUID();
+      logger.info(
+        {
+          log: 'access',
+          reqId: id,
+          code,
+          parserError: err.code,
+          clientIp: plainIp(socket.remoteAddress),
+          listener: config.name,
+        },
+        'client error',
+      );
+      socket.end(rawProblemResponse(code, id, this.#plan.problemTypeBase));
+    });
+
+    server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+      socket.end(rawProblemResponse('UPGRADE_NOT_SUPPORTED', randomUUID(), this.#plan.problemTypeBase));
+    });
+
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#handle(listener, req, res));
+    return listener;
+  }
+
+  #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const plan = this.#plan;
+    const peer = plainIp(req.socket.remoteAddress);
+    const trusted = listener.trust.has(peer);
+    const incomingId = req.headers['x-request-id'];
+    const id =
+      trusted && typeof incomingId === 'string' && SAFE_REQUEST_ID.test(incomingId)
+        ? incomingId
+        : randomUUID();
+    const ctx = new RequestContext(
+      id,
+      plan,
+      req,
+      res,
+      listener.config.name,
+      'http',
+      peer,
+      trusted,
+      startedAt,
+    );
+    if (trusted) {
+      const xff = req.headers['x-forwarded-for'];
+      ctx.clientIp = listener.trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
+    }
+    ctx.traceparent = traceparentFor(req.headers.traceparent);
+    this.#inFlight++;
+    if (this.#draining) res.shouldKeepAlive = false;
+    res.once('close', () => this.#finished(ctx));
+    void runRequest(ctx, this.#logger);
+  }
+
+  #finished(ctx: RequestContext): void {
+    this.#inFlight--;
+    const hooks = chainOf(ctx).log;
+    for (let i = 0; i < hooks.length; i++) {
+      try {
+        (hooks[i] as (c: RequestContext) => void)(ctx);
+      } catch (err) {
+        this.#logger.error({ err, reqId: ctx.id }, 'log hook failed');
+      }
+    }
+    if (this.#draining && this.#inFlight === 0) this.#drained?.();
+  }
+
+  /**
+   * Graceful stop: refuse new connections, let in-flight requests finish up to graceMs, then
+   * close what is left and the upstream pools.
+   */
+  async close(graceMs: number = this.#loaded.config.shutdown.graceMs): Promise<{ cut: number }> {
+    this.#draining = true;
+    const closed = this.#listeners.map(
+      (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
+    );
+    for (const l of this.#listeners) l.server.closeIdleConnections();
+    let cut = 0;
+    if (this.#inFlight > 0) {
+      const drained = new Promise<boolean>((resolve) => {
+        this.#drained = () => resolve(true);
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      });
+      const ok = await Promise.race([drained, timeout]);
+      clearTimeout(timer);
+      if (!ok) cut = this.#inFlight;
+    }
+    for (const l of this.#listeners) l.server.closeAllConnections();
+    await Promise.all(closed);
+    await this.#plan.close();
+    if (cut > 0) this.#logger.warn({ cut }, 'shutdown deadline passed; requests still in flight were cut');
+    return { cut };
+  }
+}
