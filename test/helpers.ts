@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfigObject } from '../src/config/load.js';
@@ -31,14 +37,23 @@ export async function startUpstream(handler?: Handler): Promise<TestUpstream> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const call: UpstreamCall = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+      const call: UpstreamCall = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      };
       calls.push(call);
       if (handler) {
         void handler(req, res, call);
         return;
       }
       const body = JSON.stringify({ ok: true, method: call.method, url: call.url });
-      res.writeHead(200, { 'content-type': 'application/json', server: 'test-upstream', 'x-powered-by': 'tests' });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        server: 'test-upstream',
+        'x-powered-by': 'tests',
+      });
       res.end(body);
     });
   });
@@ -67,7 +82,10 @@ export interface TestGateway {
 }
 
 /** A minimal valid config around one upstream, for tests to extend. */
-export function baseConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function baseConfig(
+  upstreamUrl: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     listeners: [{ name: 'test', host: '127.0.0.1', port: 0 }],
     upstreams: { api: { url: upstreamUrl, connectTimeoutMs: 500, headersTimeoutMs: 2000 } },
@@ -80,13 +98,17 @@ export function baseConfig(upstreamUrl: string, extra: Record<string, unknown> =
 }
 
 /** A real gateway on port 0 from a config object, its logs captured in memory. */
-export async function startGateway(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+export async function startGateway(
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<TestGateway> {
   const registry = createDefaultRegistry();
   const loaded = loadConfigObject(config, { registry, env });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
@@ -94,7 +116,13 @@ export async function startGateway(config: Record<string, unknown>, env: NodeJS.
   const gateway = await Gateway.create({ loaded, logger, registry });
   const [bound] = await gateway.listen();
   if (!bound) throw new Error('no listener');
-  return { url: bound.url, port: bound.port, gateway, logs, close: () => gateway.close(500).then(() => undefined) };
+  return {
+    url: bound.url,
+    port: bound.port,
+    gateway,
+    logs,
+    close: () => gateway.close(500).then(() => undefined),
+  };
 }
 
 export interface RawResponse {
@@ -142,9 +170,19 @@ function parseRaw(text: string): RawResponse {
 }
 
 /** Asserts the shape every problem+json answer must have, and returns the parsed body. */
-export function problemOf(contentType: string | null | undefined, body: string): { code: string; status: number; requestId: string; type: string; title: string } {
-  if (!contentType?.startsWith('application/problem+json')) throw new Error(`expected problem+json, got ${contentType}: ${body.slice(0, 200)}`);
-  const p = JSON.parse(body) as { code: string; status: number; requestId: string; type: string; title: string };
+export function problemOf(
+  contentType: string | null | undefined,
+  body: string,
+): { code: string; status: number; requestId: string; type: string; title: string } {
+  if (!contentType?.startsWith('application/problem+json'))
+    throw new Error(`expected problem+json, got ${contentType}: ${body.slice(0, 200)}`);
+  const p = JSON.parse(body) as {
+    code: string;
+    status: number;
+    requestId: string;
+    type: string;
+    title: string;
+  };
   for (const k of ['type', 'title', 'status', 'code', 'requestId'] as const) {
     if (p[k] === undefined) throw new Error(`problem lacks ${k}`);
   }

@@ -193,7 +193,7 @@ export async function loadConfigFile(file: string, options: LoadOptions): Promis
 
 export function loadConfigText(text: string, file: string, options: LoadOptions): LoadedConfig {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: false });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, merge: false });
   if (doc.errors.length) {
     throw new ConfigError(
       doc.errors.map((e) => {
@@ -202,7 +202,7 @@ export function loadConfigText(text: string, file: string, options: LoadOptions)
           file,
           line: pos?.line,
           column: pos?.col,
-          reason: `YAML syntax: ${e.message.split('\n')[0]}`,
+          reason: `YAML syntax: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
           hint:
             e.code === 'DUPLICATE_KEY'
               ? 'each key may appear once in a mapping'

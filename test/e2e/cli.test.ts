@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startUpstream, type TestUpstream } from '../helpers.js';
+import { CLI, run, startUntil } from './process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const NO_STACK = /\n\s+at .+:\d+:\d+/;
+
+describe('portcullis CLI', () => {
+  it('--version and --help', async () => {
+    const v = await run([CLI, '--version']);
+    assert.equal(v.code, 0);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    const h = await run([CLI, '--help']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /start \[options\]/);
+    assert.match(h.stdout, /check \[options\]/);
+  });
+
+  it('check prints every route with its resolved chain', async () => {
+    const r = await run([CLI, 'check', '--config', 'examples/quickstart/portcullis.yaml']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /OK — 1 listener\(s\), 1 upstream\(s\), 4 route\(s\)/);
+    assert.match(r.stdout, /every request:\n\s+route\s+router/);
+    assert.match(r.stdout, /route create-order: POST \/api\/orders → demo/);
+    // Order is phase, then priority, then name.
+    const chain = r.stdout.split('route hello:')[1]?.split('\n\n')[0] ?? '';
+    const phases = [...chain.matchAll(/^\s{4}(\w+)\s+([\w-]+)/gm)].map((m) => `${m[1]}:${m[2]}`);
+    assert.deepEqual(phases, [
+      'guard:request-guard',
+      'proxy:forward',
+      'respond:response-hygiene',
+      'log:access-log',
+    ]);
+  });
+
+  it('a YAML syntax error names file, line and column and exits 2 without a stack trace', async () => {
+    const bad = file('syntax.yaml', 'routes:\n  - id: a\n   path: [oops\n');
+    const r = await run([CLI, 'check', '--config', bad]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`${bad.replaceAll('/', '\\/')}:\\d+:\\d+: YAML syntax`));
+    assert.match(r.stderr, /hint: /);
+    assert.doesNotMatch(r.stderr, NO_STACK);
+  });
+
+  it('a schema error names the config path, the reason and a hint, and exits 2', async () => {
+    const bad = file(
+      'schema.yaml',
+      'upstreams:\n  api:\n    url: http://127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: apii\n    metods: [GET]\n',
+    );
+    const r = await run([CLI, 'check', '--config', bad]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /schema\.yaml:8:5: routes\[0\]\.metods: unknown key "metods"\n\s+hint: did you mean "methods"\?/,
+    );
+    assert.doesNotMatch(r.stderr, NO_STACK);
+  });
+
+  it('a semantic error (unknown upstream) is reported with its path and exits 2', async () => {
+    const bad = file(
+      'semantic.yaml',
+      'upstreams:\n  api:\n    url: http://127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: apii\n',
+    );
+    const r = await run([CLI, 'check', '--config', bad]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /routes\[0\]\.upstream: unknown upstream "apii"\n\s+hint: declared upstreams: api/,
+    );
+  });
+
+  it('a missing file exits 2 with a hint', async () => {
+    const r = await run([CLI, 'check', '--config', join(dir, 'nope.yaml')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /nope\.yaml: file not found\n\s+hint:/);
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await run([CLI, 'frobnicate']);
+    assert.equal(r.code, 2);
+  });
+
+  it('never prints a secret from ${env:…}', async () => {
+    const cfg = file(
+      'secret.yaml',
+      'upstreams:\n  api:\n    url: ${env:SECRET_URL}\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n',
+    );
+    const r = await run([CLI, 'check', '--config', cfg], {
+      SECRET_URL: 'http://user:s3cr3t-pass@127.0.0.1:1/base',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /s3cr3t-pass/);
+  });
+});
+
+describe('portcullis start', () => {
+  let upstream: TestUpstream;
+  before(async () => {
+    upstream = await startUpstream(async (_req, res, call) => {
+      if (call.url === '/slow') await new Promise((r) => setTimeout(r, 400));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`done ${call.url}`);
+    });
+  });
+  after(() => upstream.close());
+
+  it('serves, then on SIGTERM finishes the in-flight request and exits 0', async () => {
+    const cfg = file(
+      'start.yaml',
+      `listeners:\n  - name: public\n    port: 0\nupstreams:\n  api:\n    url: ${upstream.url}\nroutes:\n  - id: slow\n    path: /slow\n    upstream: api\n`,
+    );
+    const { running, match } = await startUntil(
+      [CLI, 'start', '--config', cfg],
+      /listener public on (http:\/\/[\d.:]+)/,
+    );
+    const url = match[1] as string;
+    const inFlight = fetch(`${url}/slow`);
+    await new Promise((r) => setTimeout(r, 100));
+    running.child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'done /slow');
+    assert.equal(await running.exited, 0);
+    // New connections are refused once it has stopped.
+    await assert.rejects(fetch(`${url}/slow`));
+    assert.match(running.stdout(), /"msg":"shutting down"/);
+  });
+});
