@@ -25,8 +25,9 @@ it('every setting in the published schema has a description', () => {
     }
     for (const key of ['items', 'additionalProperties', 'patternProperties', 'anyOf']) {
       const child = (node as Record<string, unknown>)[key];
-      if (Array.isArray(child)) child.forEach((c) => walk(c, path));
-      else walk(child, path);
+      if (Array.isArray(child)) {
+        for (const c of child) walk(c, path);
+      } else walk(child, path);
     }
   };
   walk(JSON.parse(renderConfigSchema()), '');
