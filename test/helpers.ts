@@ -8,6 +8,7 @@ import {
 import { type AddressInfo, connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfigObject } from '../src/config/load.js';
+import type { Registry } from '../src/core/registry.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createDefaultRegistry } from '../src/plugins/index.js';
 import { Gateway } from '../src/server/gateway.js';
@@ -101,8 +102,8 @@ export function baseConfig(
 export async function startGateway(
   config: Record<string, unknown>,
   env: NodeJS.ProcessEnv = {},
+  registry: Registry = createDefaultRegistry(),
 ): Promise<TestGateway> {
-  const registry = createDefaultRegistry();
   const loaded = loadConfigObject(config, { registry, env });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

@@ -154,29 +154,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
           : 'declare it under "upstreams"',
       });
     }
-    for (const [name, value] of Object.entries(r.plugins)) {
-      const def = registry.get(name);
-      if (def && value === false && !def.optional) {
-        issues.push({
-          file,
-          path: `routes[${i}].plugins.${name}`,
-          reason: `"${name}" cannot be turned off`,
-          hint: 'it is part of the gateway spine',
-        });
-      }
-    }
   });
-  for (const [name, value] of Object.entries(config.plugins)) {
-    const def = registry.get(name);
-    if (def && value === false && !def.optional) {
-      issues.push({
-        file,
-        path: `plugins.${name}`,
-        reason: `"${name}" cannot be turned off`,
-        hint: 'it is part of the gateway spine',
-      });
-    }
-  }
   if (issues.length) throw new ConfigError(issues);
 
   const upstreams = new Map<string, Upstream>();
