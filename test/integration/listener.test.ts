@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { baseConfig, rawRequest, startGateway, startUpstream } from '../helpers.js';
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+describe('listener guards', () => {
+  it('answers connections beyond maxConnections with 503 CONNECTION_LIMIT and keeps serving', async () => {
+    const upstream = await startUpstream();
+    const gw = await startGateway(
+      baseConfig(upstream.url, { listeners: [{ name: 't', port: 0, maxConnections: 2 }] }),
+    );
+    const held: Socket[] = [];
+    try {
+      held.push(await open(gw.port), await open(gw.port));
+      await new Promise((r) => setTimeout(r, 50));
+      const res = await rawRequest(gw.port, 'GET /items HTTP/1.1\r\nHost: a\r\n\r\n');
+      assert.equal(res.status, 503);
+      assert.equal(JSON.parse(res.body).code, 'CONNECTION_LIMIT');
+      assert.equal(upstream.calls.length, 0);
+      for (const s of held) s.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      const ok = await rawRequest(gw.port, 'GET /items HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      assert.equal(ok.status, 200);
+    } finally {
+      for (const s of held) s.destroy();
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('refuses protocol upgrades with 501 problem+json', async () => {
+    const upstream = await startUpstream();
+    const gw = await startGateway(baseConfig(upstream.url));
+    try {
+      const res = await rawRequest(
+        gw.port,
+        'GET /items HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      );
+      assert.equal(res.status, 501);
+      assert.equal(res.headers['content-type'], 'application/problem+json');
+      assert.equal(JSON.parse(res.body).code, 'UPGRADE_NOT_SUPPORTED');
+      assert.equal(upstream.calls.length, 0);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('graceful close: in-flight requests inside the deadline finish, later ones are cut and counted', async () => {
+    const upstream = await startUpstream(async (_req, res, call) => {
+      await new Promise((r) => setTimeout(r, call.url === '/items/fast' ? 100 : 2000));
+      res.end('done');
+    });
+    const gw = await startGateway(baseConfig(upstream.url));
+    try {
+      const fast = fetch(`${gw.url}/items/fast`);
+      const slow = fetch(`${gw.url}/items/slow`).then(
+        (r) => r.text(),
+        () => 'cut',
+      );
+      await new Promise((r) => setTimeout(r, 30));
+      const { cut } = await gw.gateway.close(400);
+      const res = await fast;
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'done');
+      assert.equal(cut, 1);
+      assert.equal(await slow, 'cut');
+      await assert.rejects(fetch(`${gw.url}/items/fast`));
+    } finally {
+      await upstream.close();
+    }
+  });
+});
