@@ -14,7 +14,12 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** Headers the gateway sets itself towards the upstream; whatever the client sent is replaced. */
+/**
+ * Headers the gateway sets itself towards the upstream (whatever the client sent is replaced), and
+ * Expect: the listener has already answered "100-continue" (or refused any other expectation), so
+ * the expectation is met hop by hop; undici refuses to send it anyway, which turned every upload
+ * carrying "Expect: 100-continue" (curl's default above 1 KB) into a 502.
+ */
 const GATEWAY_SET = new Set([
   'host',
   'x-forwarded-for',
@@ -22,6 +27,7 @@ const GATEWAY_SET = new Set([
   'x-forwarded-host',
   'forwarded',
   'x-request-id',
+  'expect',
 ]);
 
 function connectionTokens(value: string | string[] | undefined): string[] | undefined {

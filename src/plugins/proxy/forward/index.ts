@@ -99,6 +99,8 @@ export default definePlugin({
           if (!res.writableFinished) abort.abort();
         };
         res.once('close', onClose);
+        // The client may have gone while an earlier (asynchronous) stage ran: 'close' has fired already.
+        if (res.destroyed) abort.abort();
         ctx.upstreamStartedAt = performance.now();
         let upstreamRes: Dispatcher.ResponseData;
         try {
@@ -123,8 +125,11 @@ export default definePlugin({
         ctx.upstreamStatus = upstreamRes.statusCode;
         const upstreamBody = upstreamRes.body;
 
+        // A HEAD answer, a 204 or a 304 has no body: its Content-Length describes the representation.
+        const status = upstreamRes.statusCode;
+        const hasBody = ctx.method !== 'HEAD' && status !== 204 && status !== 304 && status >= 200;
         const announced = upstreamRes.headers['content-length'];
-        if (typeof announced === 'string' && Number(announced) > maxResponseBytes) {
+        if (hasBody && typeof announced === 'string' && Number(announced) > maxResponseBytes) {
           discard(upstreamBody);
           throw new GatewayError('UPSTREAM_RESPONSE_TOO_LARGE');
         }
@@ -139,6 +144,15 @@ export default definePlugin({
           discard(upstreamBody);
           ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
           sendError(ctx, head.replaceWith, logger);
+          return;
+        }
+        if (!hasBody) {
+          // Nothing to stream. undici holds a 304's body to its Content-Length and would fail it.
+          discard(upstreamBody);
+          ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
+          res.off('close', onClose);
+          res.writeHead(head.status, head.headers);
+          res.end();
           return;
         }
         upstreamBody.once('end', () => {

@@ -39,25 +39,69 @@ function hostOf(header: string | undefined): string {
   return (end > 0 ? header.slice(0, end) : header).toLowerCase();
 }
 
+/** "chunked" in any case, with only HTTP whitespace (SP, HTAB) around it; String#trim strips more. */
+function isExactlyChunked(value: string): boolean {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  return end - start === 7 && value.slice(start, end).toLowerCase() === 'chunked';
+}
+
 /**
  * Message framing that two HTTP parsers could read differently (request smuggling): more than one
- * Content-Length or Host, Content-Length with Transfer-Encoding, or any Transfer-Encoding other
- * than exactly "chunked". Node's parser refuses most of these; this is the second lock.
+ * Content-Length or Host, Content-Length with Transfer-Encoding, any Transfer-Encoding other than
+ * exactly "chunked", Transfer-Encoding on an HTTP/1.0 request (RFC 9112 §6.1: the framing is
+ * faulty), or a framing header spelled with "_" ("Transfer_Encoding"), which servers that map
+ * header names to CGI-style variables read as the real one. Node's parser refuses most of these;
+ * this is the second lock.
  */
-function ambiguousFraming(raw: readonly string[]): boolean {
+function ambiguousFraming(raw: readonly string[], http10: boolean): boolean {
   let contentLength = 0;
   let transferEncoding = 0;
   let host = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const len = name.length;
-    if (len === 14 && name.toLowerCase() === 'content-length') contentLength++;
-    else if (len === 17 && name.toLowerCase() === 'transfer-encoding') {
-      transferEncoding++;
-      if ((raw[i + 1] as string).trim().toLowerCase() !== 'chunked') return true;
+    if (len === 14) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') contentLength++;
+      else if (lower.replaceAll('_', '-') === 'content-length') return true;
+    } else if (len === 17) {
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding') {
+        transferEncoding++;
+        if (!isExactlyChunked(raw[i + 1] as string)) return true;
+      } else if (lower.replaceAll('_', '-') === 'transfer-encoding') return true;
     } else if (len === 4 && name.toLowerCase() === 'host') host++;
   }
-  return contentLength > 1 || transferEncoding > 1 || host > 1 || (contentLength > 0 && transferEncoding > 0);
+  return (
+    contentLength > 1 ||
+    transferEncoding > 1 ||
+    host > 1 ||
+    (contentLength > 0 && transferEncoding > 0) ||
+    (http10 && transferEncoding > 0)
+  );
+}
+
+/**
+ * Connections whose framing can no longer be trusted. Node's parser goes on reading requests
+ * pipelined behind a refused one and emits them before the connection closes; those are exactly
+ * what a smuggling attempt hides there, so every later request on such a socket is refused too.
+ * Shared by every router instance (a reload may swap the plan between two pipelined requests);
+ * a WeakSet, so it never outlives its sockets.
+ */
+const untrusted = new WeakSet<object>();
+
+/** Refuses the request and closes the connection after the answer: its framing cannot be trusted. */
+function refuseAndClose(
+  ctx: RequestContext,
+  code: 'AMBIGUOUS_FRAMING' | 'BAD_REQUEST',
+  detail?: string,
+): never {
+  ctx.res.shouldKeepAlive = false;
+  untrusted.add(ctx.req.socket);
+  throw new GatewayError(code, detail === undefined ? {} : { detail });
 }
 
 export default definePlugin({
@@ -94,11 +138,16 @@ export default definePlugin({
       onRequest: function route(ctx: RequestContext): void {
         const req = ctx.req;
         const url = req.url ?? '/';
+        if (untrusted.has(req.socket)) refuseAndClose(ctx, 'AMBIGUOUS_FRAMING');
+        // HTTP/0.9 ("GET /path" without a version) is still accepted by Node's parser.
+        if (req.httpVersionMajor !== 1)
+          refuseAndClose(ctx, 'BAD_REQUEST', 'Only HTTP/1.0 and HTTP/1.1 requests are served.');
         if (url.length > config.maxUrlLength) throw new GatewayError('URL_TOO_LONG');
-        if (ambiguousFraming(req.rawHeaders)) throw new GatewayError('AMBIGUOUS_FRAMING');
+        if (ambiguousFraming(req.rawHeaders, req.httpVersionMinor === 0))
+          refuseAndClose(ctx, 'AMBIGUOUS_FRAMING');
         const hostHeader = req.headers.host;
         if (hostHeader === undefined && req.httpVersionMinor === 1) {
-          throw new GatewayError('BAD_REQUEST', { detail: 'HTTP/1.1 requests need a Host header.' });
+          refuseAndClose(ctx, 'BAD_REQUEST', 'HTTP/1.1 requests need a Host header.');
         }
         const q = url.indexOf('?');
         const rawPath = q === -1 ? url : url.slice(0, q);
@@ -106,6 +155,11 @@ export default definePlugin({
         if (path === undefined) throw new GatewayError('BAD_PATH');
         ctx.path = path;
         ctx.query = q === -1 ? '' : url.slice(q + 1);
+        // Node's parser lets "#" through; the upstream may read it as query data or cut it off.
+        if (ctx.query.includes('#'))
+          throw new GatewayError('BAD_REQUEST', {
+            detail: 'A request target never carries a fragment ("#").',
+          });
         ctx.host = hostOf(hostHeader);
         const found = router.find(ctx.method as HTTPMethod, path, { host: ctx.host });
         if (found === null) {
