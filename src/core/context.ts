@@ -62,6 +62,11 @@ export class RequestContext {
    * enforces it on the stream, so a body without Content-Length is limited too.
    */
   bodyLimit: number;
+  /**
+   * The client sent "Expect: 100-continue" and waits: whoever reads the body sends the interim
+   * 100 first, so a request refused earlier never has its body sent at all.
+   */
+  expectContinue: boolean;
   /** Response body bytes sent to the client. */
   bytesOut: number;
   /** The error that ended the request, if any. */
@@ -105,6 +110,7 @@ export class RequestContext {
     this.bytesIn = 0;
     this.bodyLimit = Number.POSITIVE_INFINITY;
     this.bytesOut = 0;
+    this.expectContinue = false;
     this.error = undefined;
     this.answered = false;
     this.monitored = undefined;

@@ -60,6 +60,12 @@ export const ERRORS = {
     meaning: "The client did not send the headers or the body within the listener's timeouts (slow client).",
     fix: 'Send the request faster, or raise listeners[].headersTimeoutMs / requestTimeoutMs.',
   },
+  EXPECTATION_FAILED: {
+    status: 417,
+    title: 'Expectation not supported',
+    meaning: 'The request carries an Expect header other than "100-continue".',
+    fix: 'Remove the Expect header, or send "Expect: 100-continue".',
+  },
   ROUTE_NOT_FOUND: {
     status: 404,
     title: 'No route matches this request',

@@ -7,9 +7,10 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
 import { RequestContext } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
+import { GatewayError } from '../core/errors.js';
 import { chainOf, runRequest } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
-import { rawProblemResponse } from '../core/problem.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
 import { createDefaultRegistry } from '../plugins/index.js';
 import { plainIp, TrustedProxies } from './trust.js';
@@ -170,7 +171,10 @@ export class Gateway {
     });
 
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (err.code === 'ECONNRESET' || !socket.writable) {
+      // Node's own handler does the same: once a response has started, a problem written now
+      // would land inside its body, so the only honest answer left is to cut the connection.
+      const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
         socket.destroy();
         return;
       }
@@ -194,11 +198,46 @@ export class Gateway {
       socket.end(rawProblemResponse('UPGRADE_NOT_SUPPORTED', randomUUID(), this.#plan.problemTypeBase));
     });
 
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#handle(listener, req, res));
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      socket.end(rawProblemResponse('METHOD_NOT_ALLOWED', randomUUID(), this.#plan.problemTypeBase));
+    });
+
+    server.on('request', (req: IncomingMessage, res: ServerResponse) =>
+      this.#handle(listener, req, res, false),
+    );
+    // Without these listeners Node answers "100 Continue" itself (before any stage could refuse the
+    // body) and a bare 417 for other expectations.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
+      this.#handle(listener, req, res, true),
+    );
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      const id = randomUUID();
+      const body = JSON.stringify(
+        problemBody(new GatewayError('EXPECTATION_FAILED'), id, this.#plan.problemTypeBase),
+      );
+      res.shouldKeepAlive = false;
+      res.writeHead(417, {
+        'content-type': PROBLEM_CONTENT_TYPE,
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store',
+        'x-request-id': id,
+      });
+      res.end(body);
+      logger.info(
+        {
+          log: 'access',
+          reqId: id,
+          method: req.method,
+          code: 'EXPECTATION_FAILED',
+          clientIp: plainIp(req.socket.remoteAddress),
+        },
+        'client error',
+      );
+    });
     return listener;
   }
 
-  #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
+  #handle(listener: Listener, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const startedAt = performance.now();
     const plan = this.#plan;
     const peer = plainIp(req.socket.remoteAddress);
@@ -224,6 +263,7 @@ export class Gateway {
       ctx.clientIp = listener.trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
     }
     ctx.traceparent = traceparentFor(req.headers.traceparent);
+    ctx.expectContinue = expectContinue;
     this.#inFlight++;
     if (this.#draining) res.shouldKeepAlive = false;
     res.once('close', () => this.#finished(ctx));

@@ -605,11 +605,7 @@ describe('slow clients', () => {
   it('keeps serving', () => assertServing(gw, w));
 });
 
-/**
- * Gaps found in src/server/gateway.ts (owned elsewhere): kept as todo tests so they run, show up in
- * the report, and start passing once the listener is fixed.
- */
-describe('listener gaps (src/server/gateway.ts)', () => {
+describe('listener edges: CONNECT, Expect, timeouts after the response started', () => {
   let w: Watched;
   let gw: TestGateway;
 
@@ -628,9 +624,7 @@ describe('listener gaps (src/server/gateway.ts)', () => {
     await w.upstream.close();
   });
 
-  it('CONNECT gets a problem+json answer (405), not a silently closed socket', {
-    todo: 'no "connect" listener',
-  }, async () => {
+  it('CONNECT gets a problem+json answer (405), not a silently closed socket', async () => {
     const res = await rawRequest(
       gw.port,
       'CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n',
@@ -639,17 +633,13 @@ describe('listener gaps (src/server/gateway.ts)', () => {
     assert.equal(problemOf(res.headers['content-type'], res.body).code, 'METHOD_NOT_ALLOWED');
   });
 
-  it('an unknown Expect gets a problem+json 417, not a bare Node answer', {
-    todo: 'no "checkExpectation" listener',
-  }, async () => {
+  it('an unknown Expect gets a problem+json 417, not a bare Node answer', async () => {
     const res = await rawRequest(gw.port, get('/items', 'Expect: something-else\r\n'), 500);
     assert.equal(res.status, 417);
     problemOf(res.headers['content-type'], res.body);
   });
 
-  it('a request timeout after the response started cuts the connection instead of writing a 408 into the body', {
-    todo: 'clientError writes a raw problem even when the in-flight response has sent its headers',
-  }, async () => {
+  it('a request timeout after the response started cuts the connection instead of writing a 408 into the body', async () => {
     const up = await startUpstream();
     // An upstream that answers at once and streams slowly, without waiting for the request body.
     up.server.removeAllListeners('request');

@@ -77,4 +77,41 @@ describe('listener guards', () => {
       await upstream.close();
     }
   });
+
+  it('Expect: 100-continue: a refused body is never invited; an accepted one is', async () => {
+    const upstream = await startUpstream();
+    const gw = await startGateway(
+      baseConfig(upstream.url, { plugins: { 'request-guard': { maxBodyBytes: 10 } } }),
+    );
+    try {
+      const refused = await rawRequest(
+        gw.port,
+        'POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n',
+      );
+      assert.equal(refused.status, 413);
+      assert.doesNotMatch(refused.raw, /100 Continue/);
+      assert.equal(upstream.calls.length, 0);
+
+      const accepted = await new Promise<string>((resolve) => {
+        const s = connect(gw.port, '127.0.0.1');
+        let seen = '';
+        s.on('data', (c: Buffer) => {
+          seen += c.toString('latin1');
+          if (seen.startsWith('HTTP/1.1 100') && !seen.includes('sent')) {
+            seen += '|sent|';
+            s.write('0123456789');
+          }
+          if (seen.includes('"ok":true')) s.end();
+        });
+        s.on('close', () => resolve(seen));
+        s.write('POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n');
+      });
+      assert.match(accepted, /^HTTP\/1\.1 100 Continue/);
+      assert.match(accepted, /HTTP\/1\.1 200 OK/);
+      assert.equal(upstream.calls.at(-1)?.body.toString(), '0123456789');
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
 });

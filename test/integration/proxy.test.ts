@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { baseConfig, problemOf, rawRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import {
+  baseConfig,
+  problemOf,
+  rawRequest,
+  startGateway,
+  startUpstream,
+  type TestGateway,
+  type TestUpstream,
+} from '../helpers.js';
 
 describe('proxy: forwarding through a real gateway to a real upstream', () => {
   let upstream: TestUpstream;
@@ -8,7 +16,9 @@ describe('proxy: forwarding through a real gateway to a real upstream', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    gw = await startGateway(baseConfig(upstream.url, { listeners: [{ name: 'test', port: 0, trustedProxies: [] }] }));
+    gw = await startGateway(
+      baseConfig(upstream.url, { listeners: [{ name: 'test', port: 0, trustedProxies: [] }] }),
+    );
   });
   after(async () => {
     await gw.close();
@@ -31,7 +41,13 @@ describe('proxy: forwarding through a real gateway to a real upstream', () => {
   });
 
   it('replaces client-sent X-Forwarded-* from an untrusted peer', async () => {
-    await fetch(`${gw.url}/items`, { headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' } });
+    await fetch(`${gw.url}/items`, {
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'evil.example',
+      },
+    });
     const h = upstream.calls.at(-1)?.headers ?? {};
     assert.equal(h['x-forwarded-for'], '127.0.0.1');
     assert.equal(h['x-forwarded-proto'], 'http');
@@ -47,7 +63,9 @@ describe('proxy: forwarding through a real gateway to a real upstream', () => {
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     await fetch(`${gw.url}/items`, { headers: { traceparent: tp } });
     assert.equal(upstream.calls.at(-1)?.headers.traceparent, tp);
-    await fetch(`${gw.url}/items`, { headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' } });
+    await fetch(`${gw.url}/items`, {
+      headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' },
+    });
     const created = String(upstream.calls.at(-1)?.headers.traceparent);
     assert.match(created, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     assert.notEqual(created.slice(3, 35), '0'.repeat(32));
@@ -68,7 +86,11 @@ describe('proxy: forwarding through a real gateway to a real upstream', () => {
 
   it('streams a request body to the upstream', async () => {
     const body = JSON.stringify({ name: 'widget', n: 3 });
-    const res = await fetch(`${gw.url}/items`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${gw.url}/items`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(res.status, 200);
     assert.equal(upstream.calls.at(-1)?.body.toString(), body);
   });

@@ -94,6 +94,7 @@ export default definePlugin({
           body = Readable.from(limited(req, ctx), { objectMode: false });
         }
 
+        if (body !== null && ctx.expectContinue) res.writeContinue();
         const abort = new AbortController();
         const onClose = (): void => {
           if (!res.writableFinished) abort.abort();
