@@ -1,0 +1,592 @@
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { LOOPBACK, type ReadyMessage } from './child.js';
+
+/**
+ * `npm run bench`: one shared upstream, three proxies in front of it, each in its own process on
+ * loopback, loaded in turn by autocannon from this process with identical client settings.
+ *
+ *   direct      the upstream itself                          GET /hello
+ *   bare        node:http + undici Pool (the Node ceiling)   GET /api/hello → /hello
+ *   portcullis  the CLI on examples/quickstart/portcullis.yaml GET /api/hello → /hello
+ *   fastify     fastify + @fastify/reply-from (the peer)     GET /api/hello → /hello
+ *
+ * Settings (environment): BENCH_DURATION (s, measured run, 10), BENCH_WARMUP (s, 3),
+ * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2; the table
+ * shows the median), BENCH_TARGETS (comma list, default all), BENCH_CPU_PROF (a directory: every
+ * child runs with --cpu-prof into <dir>/<target>), BENCH_STRICT=1 (exit 1 when a target ratio misses),
+ * BENCH_PORTCULLIS_CONFIG (another config for the Portcullis target; it must route GET /api/hello
+ * to /hello on ${env:DEMO_API_URL} and listen on ${env:PORTCULLIS_PORT}).
+ *
+ * Besides req/s and latency, each run reads the CPU time the target process (and the upstream)
+ * used from /proc: on a small machine where client, proxy and upstream share the cores, CPU time
+ * per request is the steadier measure of what a proxy costs.
+ */
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const root = resolve(here, '..', '..');
+const RESULTS_FILE = join(root, 'dist', 'bench-results.json');
+const QUICKSTART = resolve(
+  process.env.BENCH_PORTCULLIS_CONFIG || join(root, 'examples', 'quickstart', 'portcullis.yaml'),
+);
+const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+type TargetKey = 'direct' | 'bare' | 'portcullis' | 'fastify';
+
+interface Target {
+  readonly key: TargetKey;
+  readonly label: string;
+  readonly path: string;
+  readonly url: string;
+  /** The process serving the URL (for direct: the upstream). */
+  readonly pid: number;
+}
+
+interface Settings {
+  readonly duration: number;
+  readonly warmup: number;
+  readonly connections: number;
+  readonly pipelining: number;
+  readonly rounds: number;
+  readonly targets: readonly TargetKey[];
+  readonly cpuProfDir: string | undefined;
+  readonly strict: boolean;
+}
+
+interface RunFigures {
+  readonly round: number;
+  readonly reqPerSec: number;
+  readonly latencyP50: number;
+  readonly latencyP99: number;
+  readonly latencyMean: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+  readonly bytesPerSec: number;
+  /** CPU time of the target process per request, µs (undefined where /proc is not readable). */
+  readonly cpuUsPerReq: number | undefined;
+  /** The target process's CPU use during the run, in % of one core. */
+  readonly cpuPercent: number | undefined;
+  /** CPU time of the shared upstream per request, µs (for direct, the same as cpuUsPerReq). */
+  readonly upstreamCpuUsPerReq: number | undefined;
+}
+
+interface Summary {
+  readonly target: TargetKey;
+  readonly label: string;
+  readonly url: string;
+  readonly reqPerSec: number;
+  readonly latencyP50: number;
+  readonly latencyP99: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly cpuUsPerReq: number | undefined;
+  readonly cpuPercent: number | undefined;
+  readonly vsDirect: number | undefined;
+  readonly runs: readonly RunFigures[];
+}
+
+interface Goal {
+  readonly name: string;
+  readonly numerator: TargetKey;
+  readonly denominator: TargetKey;
+  readonly target: number;
+}
+
+const GOALS: readonly Goal[] = [
+  { name: 'Portcullis / bare proxy', numerator: 'portcullis', denominator: 'bare', target: 0.9 },
+  { name: 'Portcullis / fastify peer', numerator: 'portcullis', denominator: 'fastify', target: 1.5 },
+];
+
+const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
+  { key: 'direct', label: 'upstream direct', path: '/hello' },
+  { key: 'bare', label: 'bare node:http + undici', path: '/api/hello' },
+  { key: 'portcullis', label: 'portcullis (quickstart)', path: '/api/hello' },
+  { key: 'fastify', label: 'fastify + reply-from', path: '/api/hello' },
+];
+
+function intFromEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer from ${min} to ${max}, not "${raw}"`);
+  return n;
+}
+
+function readSettings(): Settings {
+  const known = new Set<string>(ALL_TARGETS.map((t) => t.key));
+  const raw = process.env.BENCH_TARGETS;
+  const targets = (raw ? raw.split(',').map((s) => s.trim()) : [...known]).filter(Boolean);
+  for (const t of targets) if (!known.has(t)) throw new Error(`BENCH_TARGETS: unknown target "${t}"`);
+  return {
+    duration: intFromEnv('BENCH_DURATION', 10, 1, 600),
+    warmup: intFromEnv('BENCH_WARMUP', 3, 0, 120),
+    connections: intFromEnv('BENCH_CONNECTIONS', 50, 1, 1000),
+    pipelining: intFromEnv('BENCH_PIPELINING', 1, 1, 64),
+    rounds: intFromEnv('BENCH_ROUNDS', 2, 1, 20),
+    targets: targets as TargetKey[],
+    cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
+    strict: process.env.BENCH_STRICT === '1',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every one is tracked, and killed on the way out whatever the way out is.
+
+const children = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (!alive(child)) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((done) => {
+    timer = setTimeout(() => done('late'), STOP_TIMEOUT_MS);
+  });
+  const outcome = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (outcome === 'late' && alive(child)) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+}
+
+process.on('exit', () => {
+  for (const child of children) if (alive(child)) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nbench: ${signal}, stopping the targets\n`);
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface Started {
+  readonly port: number;
+  readonly pid: number;
+}
+
+/** Node flags for a child: --cpu-prof into <BENCH_CPU_PROF>/<name> when profiling. */
+function nodeFlags(name: string, cpuProfDir: string | undefined): string[] {
+  if (cpuProfDir === undefined) return [];
+  const dir = join(resolve(cpuProfDir), name);
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** Forks dist/bench/targets/<name>.js and waits for the port it announces over IPC. */
+async function forkTarget(
+  name: string,
+  env: Record<string, string>,
+  cpuProfDir: string | undefined,
+): Promise<Started> {
+  const child = track(
+    fork(join(here, 'targets', `${name}.js`), [], {
+      env: { ...process.env, ...env },
+      execArgv: nodeFlags(name, cpuProfDir),
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  );
+  const ready = new Promise<number>((done, fail) => {
+    child.once('message', (m: ReadyMessage) => done(m.port));
+    child.once('error', fail);
+    child.once('exit', (code, signal) => fail(new Error(`target ${name} exited (${code ?? signal})`)));
+  });
+  const port = await withTimeout(ready, START_TIMEOUT_MS, `target ${name}`);
+  return { port, pid: child.pid as number };
+}
+
+/** A port nobody listens on right now (the gateway's listener port comes from its config file). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(0, LOOPBACK, () => done());
+  });
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+/**
+ * Starts Portcullis the way a user does: the CLI on the quick start file, the upstream and port
+ * from the environment. Its stdout (the access log) goes to /dev/null; stderr is read for the
+ * "listener … on URL" line, then passed through.
+ */
+async function startPortcullis(upstreamUrl: string, cpuProfDir: string | undefined): Promise<Started> {
+  const port = await freePort();
+  const child = track(
+    spawn(process.execPath, [...nodeFlags('portcullis', cpuProfDir), CLI, 'start', '--config', QUICKSTART], {
+      cwd: root,
+      env: { ...process.env, DEMO_API_URL: upstreamUrl, PORTCULLIS_PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  const stderr = child.stderr;
+  if (stderr === null) throw new Error('no stderr pipe');
+  stderr.setEncoding('utf8');
+  let seen = '';
+  const ready = new Promise<number>((done, fail) => {
+    const onData = (chunk: string): void => {
+      seen = (seen + chunk).slice(-4096);
+      const m = /listener \S+ on http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+      if (m === null) return;
+      stderr.off('data', onData);
+      stderr.pipe(process.stderr);
+      done(Number(m[1]));
+    };
+    stderr.on('data', onData);
+    child.once('error', fail);
+    child.once('exit', (code, signal) =>
+      fail(new Error(`portcullis exited (${code ?? signal}) before listening:\n${seen}`)),
+    );
+  });
+  const bound = await withTimeout(ready, START_TIMEOUT_MS, 'portcullis');
+  if (bound !== port) throw new Error(`portcullis listens on ${bound}, asked for ${port}`);
+  return { port, pid: child.pid as number };
+}
+
+/** Clock ticks per second for /proc/<pid>/stat (USER_HZ, 100 on Linux almost everywhere). */
+const CLOCK_TICKS = ((): number => {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU time of a process so far, in µs; undefined where /proc is not there. */
+function cpuTimeUs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One plain GET with a fresh connection: the target must answer 200 with the upstream's body. */
+function probe(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 4096) body += c;
+      });
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      res.on('error', fail);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: probe timed out`)));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+async function checkTarget(target: Target): Promise<void> {
+  const { status, body } = await probe(target.url);
+  if (status !== 200 || !body.includes('hello from the demo API'))
+    throw new Error(`${target.label} (${target.url}) answered ${status}: ${body.slice(0, 200)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load and figures.
+
+async function load(target: Target, settings: Settings, seconds: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: target.url,
+    connections: settings.connections,
+    pipelining: settings.pipelining,
+    duration: seconds,
+    timeout: 10,
+  });
+}
+
+interface CpuMark {
+  readonly target: number | undefined;
+  readonly upstream: number | undefined;
+  readonly at: number;
+}
+
+function cpuMark(target: Target, upstreamPid: number): CpuMark {
+  return { target: cpuTimeUs(target.pid), upstream: cpuTimeUs(upstreamPid), at: performance.now() };
+}
+
+function perRequest(
+  before: number | undefined,
+  after: number | undefined,
+  requests: number,
+): number | undefined {
+  return before === undefined || after === undefined || requests === 0
+    ? undefined
+    : (after - before) / requests;
+}
+
+function figures(round: number, r: autocannon.Result, before: CpuMark, after: CpuMark): RunFigures {
+  const elapsedUs = (after.at - before.at) * 1000;
+  return {
+    round,
+    reqPerSec: r.requests.average,
+    latencyP50: r.latency.p50,
+    latencyP99: r.latency.p99,
+    latencyMean: r.latency.average,
+    requests: r.requests.total,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    bytesPerSec: r.throughput.average,
+    cpuUsPerReq: perRequest(before.target, after.target, r.requests.total),
+    cpuPercent:
+      before.target === undefined || after.target === undefined
+        ? undefined
+        : (100 * (after.target - before.target)) / elapsedUs,
+    upstreamCpuUsPerReq: perRequest(before.upstream, after.upstream, r.requests.total),
+  };
+}
+
+function medianOf(values: readonly (number | undefined)[]): number | undefined {
+  return values.some((v) => v === undefined) ? undefined : median(values as number[]);
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function summarize(target: Target, runs: readonly RunFigures[], direct: number | undefined): Summary {
+  const reqPerSec = median(runs.map((r) => r.reqPerSec));
+  return {
+    target: target.key,
+    label: target.label,
+    url: target.url,
+    reqPerSec,
+    latencyP50: median(runs.map((r) => r.latencyP50)),
+    latencyP99: median(runs.map((r) => r.latencyP99)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+    cpuUsPerReq: medianOf(runs.map((r) => r.cpuUsPerReq)),
+    cpuPercent: medianOf(runs.map((r) => r.cpuPercent)),
+    vsDirect: direct === undefined ? undefined : reqPerSec / direct,
+    runs,
+  };
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** Whole milliseconds as autocannon records them; a median of two rounds may end in .5. */
+function wholeMs(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+function fixed(n: number | undefined, digits: number): string {
+  return n === undefined ? '-' : n.toFixed(digits);
+}
+
+/**
+ * The summary as a Markdown table (readable as is, and pasted into docs/performance.md). autocannon
+ * records latency in whole milliseconds, so p50/p99 are whole ms; the mean comes from Little's law
+ * (requests in flight ÷ throughput), which a closed-loop client makes exact.
+ */
+function printTable(rows: readonly Summary[], settings: Settings): void {
+  const head = [
+    'target',
+    'req/s',
+    'vs direct',
+    'mean ms',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'non-2xx',
+    'CPU µs/req',
+    'CPU %',
+  ];
+  const widths = head.map((h, i) => (i === 0 ? 25 : Math.max(h.length, 7)));
+  const inFlight = settings.connections * settings.pipelining;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => pad(c, widths[i] as number, i > 0)).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const r of rows) {
+    console.log(
+      line([
+        r.label,
+        Math.round(r.reqPerSec).toString(),
+        fixed(r.vsDirect, 2),
+        fixed((inFlight / r.reqPerSec) * 1000, 2),
+        wholeMs(r.latencyP50),
+        wholeMs(r.latencyP99),
+        String(r.errors),
+        String(r.non2xx),
+        fixed(r.cpuUsPerReq, 1),
+        fixed(r.cpuPercent, 0),
+      ]),
+    );
+  }
+}
+
+function machine(): Record<string, string | number> {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  };
+}
+
+async function main(): Promise<number> {
+  const settings = readSettings();
+  const m = machine();
+  console.log(
+    `bench: ${m.cpuModel} ×${m.cpus}, Node ${m.node}; ${settings.connections} connections, ` +
+      `pipelining ${settings.pipelining}, warm-up ${settings.warmup} s, ${settings.duration} s × ` +
+      `${settings.rounds} round(s), targets: ${settings.targets.join(', ')}`,
+  );
+
+  const upstream = await forkTarget('upstream', {}, settings.cpuProfDir);
+  const upstreamUrl = `http://${LOOPBACK}:${upstream.port}`;
+  const targets: Target[] = [];
+  for (const spec of ALL_TARGETS) {
+    if (!settings.targets.includes(spec.key)) continue;
+    let started: Started;
+    if (spec.key === 'direct') started = upstream;
+    else if (spec.key === 'portcullis') started = await startPortcullis(upstreamUrl, settings.cpuProfDir);
+    else started = await forkTarget(spec.key, { BENCH_UPSTREAM_URL: upstreamUrl }, settings.cpuProfDir);
+    const target: Target = {
+      ...spec,
+      url: `http://${LOOPBACK}:${started.port}${spec.path}`,
+      pid: started.pid,
+    };
+    await checkTarget(target);
+    targets.push(target);
+  }
+
+  const runs = new Map<TargetKey, RunFigures[]>(targets.map((t) => [t.key, []]));
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const target of targets) {
+      // The first round warms every target up (JIT, pools, sockets); later rounds are already warm.
+      if (round === 1 && settings.warmup > 0) await load(target, settings, settings.warmup);
+      const before = cpuMark(target, upstream.pid);
+      const measured = await load(target, settings, settings.duration);
+      const result = figures(round, measured, before, cpuMark(target, upstream.pid));
+      (runs.get(target.key) as RunFigures[]).push(result);
+      console.log(
+        `  round ${round}/${settings.rounds}  ${pad(target.label, 26)} ${pad(Math.round(result.reqPerSec).toString(), 7, true)} req/s` +
+          `  p50 ${result.latencyP50} ms  p99 ${result.latencyP99} ms` +
+          (result.cpuUsPerReq === undefined
+            ? ''
+            : `  CPU ${result.cpuUsPerReq.toFixed(1)} µs/req (${result.cpuPercent?.toFixed(0)} %)`) +
+          (result.errors || result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : ''),
+      );
+    }
+  }
+
+  const directRuns = runs.get('direct');
+  const direct = directRuns ? median(directRuns.map((r) => r.reqPerSec)) : undefined;
+  const rows = targets.map((t) => summarize(t, runs.get(t.key) as RunFigures[], direct));
+  const byKey = new Map(rows.map((r) => [r.target, r]));
+
+  console.log(`\nmedian of ${settings.rounds} round(s):\n`);
+  printTable(rows, settings);
+  console.log('');
+
+  const goals = [];
+  let missed = false;
+  for (const goal of GOALS) {
+    const a = byKey.get(goal.numerator);
+    const b = byKey.get(goal.denominator);
+    if (a === undefined || b === undefined) continue;
+    const ratio = a.reqPerSec / b.reqPerSec;
+    // The same ratio round by round (within a round the two targets are loaded seconds apart).
+    const perRound = a.runs.map((r, i) => r.reqPerSec / ((b.runs[i] as RunFigures).reqPerSec || 1));
+    const pass = ratio >= goal.target;
+    if (!pass) missed = true;
+    // The same comparison in CPU time per request (steadier when the cores are shared): > 1 means
+    // the numerator spends less CPU on a request than the denominator.
+    const cpuRatio =
+      a.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined ? undefined : b.cpuUsPerReq / a.cpuUsPerReq;
+    goals.push({ name: goal.name, ratio, target: goal.target, pass, perRound, cpuRatio });
+    console.log(
+      `${pad(goal.name, 27)} ${ratio.toFixed(2)}  (target ≥ ${goal.target.toFixed(2)})  ${pass ? 'PASS' : 'MISS'}` +
+        `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
+        (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`),
+    );
+  }
+
+  const clean = rows.every((r) => r.errors === 0 && r.non2xx === 0);
+  if (!clean)
+    console.log('\nWARNING: some target had errors or non-2xx answers; its figures are not comparable.');
+
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+  writeFileSync(
+    RESULTS_FILE,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: m,
+        settings,
+        upstream: upstreamUrl,
+        results: rows,
+        goals,
+        clean,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nresults written to ${RESULTS_FILE}`);
+  if (!clean) return 1;
+  return settings.strict && missed ? 1 : 0;
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+} finally {
+  await stopAll();
+}
+process.exit(exitCode);
