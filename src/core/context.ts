@@ -67,6 +67,11 @@ export class RequestContext {
    * 100 first, so a request refused earlier never has its body sent at all.
    */
   expectContinue: boolean;
+  /**
+   * Set by a stage with work in flight (the upstream call): called once if the client goes away
+   * before the response has finished, so that work stops too.
+   */
+  onClientGone: (() => void) | undefined;
   /** Response body bytes sent to the client. */
   bytesOut: number;
   /** The error that ended the request, if any. */
@@ -111,6 +116,7 @@ export class RequestContext {
     this.bodyLimit = Number.POSITIVE_INFINITY;
     this.bytesOut = 0;
     this.expectContinue = false;
+    this.onClientGone = undefined;
     this.error = undefined;
     this.answered = false;
     this.monitored = undefined;

@@ -8,32 +8,69 @@ import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.js';
  * Walks one request through its plan: route-phase stages, then the route's chain, then the proxy.
  * Any stage may continue (return), answer (ctx.answered) or reject (throw GatewayError). Anything
  * else thrown is a gateway bug: the request is denied with INTERNAL_ERROR (fail closed).
+ *
+ * Stages run synchronously until one returns a promise; only from there on does the walk go
+ * asynchronous, so a chain of synchronous checks costs no promise at all.
  */
-export async function runRequest(ctx: RequestContext, logger: Logger): Promise<void> {
+export function runRequest(ctx: RequestContext, logger: Logger): void {
   try {
-    if (await runStages(ctx.plan.global, ctx)) return;
-    const route = ctx.route;
-    if (route === undefined) throw new Error('router finished without a route');
-    if (await runStages(route.chain.request, ctx)) return;
-    const proxy = route.chain.proxy;
-    if (proxy === undefined) throw new Error(`route ${route.id} has no proxy stage`);
-    await proxy.run(ctx);
+    const global = runList(ctx, ctx.plan.global, 0);
+    if (global === true) return;
+    const rest =
+      global === false
+        ? afterRouting(ctx)
+        : global.then((answered) => (answered ? undefined : afterRouting(ctx)));
+    if (rest !== undefined) rest.then(undefined, (err: unknown) => sendError(ctx, err, logger));
   } catch (err) {
     sendError(ctx, err, logger);
   }
 }
 
-async function runStages(stages: readonly RequestStage[], ctx: RequestContext): Promise<boolean> {
-  for (let i = 0; i < stages.length; i++) {
-    const stage = stages[i] as RequestStage;
+function afterRouting(ctx: RequestContext): Promise<void> | undefined {
+  const route = ctx.route;
+  if (route === undefined) throw new Error('router finished without a route');
+  const checked = runList(ctx, route.chain.request, 0);
+  if (checked === true) return undefined;
+  if (checked === false) return runProxy(ctx);
+  return checked.then((answered) => (answered ? undefined : runProxy(ctx)));
+}
+
+function runProxy(ctx: RequestContext): Promise<void> | undefined {
+  const proxy = ctx.route?.chain.proxy;
+  if (proxy === undefined) throw new Error(`route ${ctx.route?.id} has no proxy stage`);
+  return proxy.run(ctx) ?? undefined;
+}
+
+/** Monitor mode turns a decision into a log entry; a crash (not a GatewayError) still denies. */
+function monitored(ctx: RequestContext, stage: RequestStage, err: unknown): void {
+  if (!stage.monitor || !(err instanceof GatewayError)) throw err;
+  if (ctx.monitored === undefined) ctx.monitored = [];
+  ctx.monitored.push({ plugin: stage.plugin, code: err.code });
+}
+
+/** Runs `list` from `from`; true once a stage answered, a promise once a stage went async. */
+function runList(
+  ctx: RequestContext,
+  list: readonly RequestStage[],
+  from: number,
+): boolean | Promise<boolean> {
+  for (let i = from; i < list.length; i++) {
+    const stage = list[i] as RequestStage;
+    let pending: void | Promise<void> = undefined;
     try {
-      const pending = stage.run(ctx);
-      if (pending !== undefined) await pending;
+      pending = stage.run(ctx);
     } catch (err) {
-      // Monitor mode turns a decision into a log entry; a crash still denies.
-      if (!stage.monitor || !(err instanceof GatewayError)) throw err;
-      if (ctx.monitored === undefined) ctx.monitored = [];
-      ctx.monitored.push({ plugin: stage.plugin, code: err.code });
+      monitored(ctx, stage, err);
+    }
+    if (pending !== undefined) {
+      const next = i + 1;
+      return pending.then(
+        () => ctx.answered || runList(ctx, list, next),
+        (err: unknown) => {
+          monitored(ctx, stage, err);
+          return ctx.answered || runList(ctx, list, next);
+        },
+      );
     }
     if (ctx.answered) return true;
   }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -37,13 +37,26 @@ interface Listener {
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
+// Trace ids come from a pool refilled every 256 requests: one CSPRNG call instead of one per request.
+const RANDOM_POOL = Buffer.alloc(24 * 256);
+let randomOffset = RANDOM_POOL.length;
+function randomHex24(): string {
+  if (randomOffset === RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomOffset = 0;
+  }
+  const hex = RANDOM_POOL.toString('hex', randomOffset, randomOffset + 24);
+  randomOffset += 24;
+  return hex;
+}
+
 /** W3C trace context: keep a valid incoming traceparent, else start a new trace. */
 export function traceparentFor(incoming: string | string[] | undefined): string {
   if (typeof incoming === 'string' && incoming.length === 55) {
     const m = TRACEPARENT.exec(incoming);
     if (m && !/^0+$/.test(m[1] as string) && !/^0+$/.test(m[2] as string)) return incoming;
   }
-  const ids = randomBytes(24).toString('hex');
+  const ids = randomHex24();
   return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
 }
 
@@ -267,11 +280,12 @@ export class Gateway {
     this.#inFlight++;
     if (this.#draining) res.shouldKeepAlive = false;
     res.once('close', () => this.#finished(ctx));
-    void runRequest(ctx, this.#logger);
+    runRequest(ctx, this.#logger);
   }
 
   #finished(ctx: RequestContext): void {
     this.#inFlight--;
+    if (ctx.onClientGone !== undefined && !ctx.res.writableFinished) ctx.onClientGone();
     const hooks = chainOf(ctx).log;
     for (let i = 0; i < hooks.length; i++) {
       try {

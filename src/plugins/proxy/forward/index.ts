@@ -1,14 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Type } from '@sinclair/typebox';
-import type { Dispatcher } from 'undici';
-import type { RequestContext, ResponseHead } from '../../../core/context.js';
+import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
-import { runResponseHooks, sendError } from '../../../core/pipeline.js';
 import { definePlugin } from '../../../core/plugin.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../../proxy/headers.js';
-import { upstreamError } from './errors.js';
+import { upstreamRequestHeaders } from '../../../proxy/headers.js';
+import { Exchange, type ExchangeSettings } from './exchange.js';
 
 export const forwardSchema = Type.Object(
   {
@@ -28,11 +25,6 @@ async function* limited(req: IncomingMessage, ctx: RequestContext): AsyncGenerat
     if (ctx.bytesIn > ctx.bodyLimit) throw new GatewayError('BODY_TOO_LARGE');
     yield chunk;
   }
-}
-
-/** Throws an upstream body away without an unhandled 'error' (undici emits one on destroy). */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.dump({ limit: 65536 }).catch(() => undefined);
 }
 
 function firstValue(v: string | string[] | undefined): string | undefined {
@@ -55,7 +47,11 @@ export default definePlugin({
     const { pool, basePath, hostHeader } = upstream;
     const { preserveHost, maxResponseBytes } = upstream.settings;
     const strip = route.stripPrefix;
-    const logger = deps.logger;
+    const exchangeSettings: ExchangeSettings = {
+      maxResponseBytes,
+      upstream: route.upstream,
+      logger: deps.logger,
+    };
 
     function upstreamPath(ctx: RequestContext): string {
       let path = ctx.path;
@@ -65,7 +61,7 @@ export default definePlugin({
     }
 
     return {
-      onRequest: async function forward(ctx: RequestContext): Promise<void> {
+      onRequest: function forward(ctx: RequestContext): void {
         const { req, res } = ctx;
         const incoming = req.headers;
         const headers = upstreamRequestHeaders(incoming);
@@ -95,92 +91,11 @@ export default definePlugin({
         }
 
         if (body !== null && ctx.expectContinue) res.writeContinue();
-        const abort = new AbortController();
-        const onClose = (): void => {
-          if (!res.writableFinished) abort.abort();
-        };
-        res.once('close', onClose);
-        // The client may have gone while an earlier (asynchronous) stage ran: 'close' has fired already.
-        if (res.destroyed) abort.abort();
         ctx.upstreamStartedAt = performance.now();
-        let upstreamRes: Dispatcher.ResponseData;
-        try {
-          upstreamRes = await pool.request({
-            method: ctx.method as 'GET',
-            path: upstreamPath(ctx),
-            headers,
-            body,
-            signal: abort.signal,
-          });
-        } catch (err) {
-          ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
-          const mapped = upstreamError(err);
-          if (!(err instanceof GatewayError) && !abort.signal.aborted) {
-            logger.warn(
-              { reqId: ctx.id, upstream: route.upstream, code: (err as { code?: string }).code },
-              'upstream call failed',
-            );
-          }
-          throw mapped;
-        }
-        ctx.upstreamStatus = upstreamRes.statusCode;
-        const upstreamBody = upstreamRes.body;
-
-        // A HEAD answer, a 204 or a 304 has no body: its Content-Length describes the representation.
-        const status = upstreamRes.statusCode;
-        const hasBody = ctx.method !== 'HEAD' && status !== 204 && status !== 304 && status >= 200;
-        const announced = upstreamRes.headers['content-length'];
-        if (hasBody && typeof announced === 'string' && Number(announced) > maxResponseBytes) {
-          discard(upstreamBody);
-          throw new GatewayError('UPSTREAM_RESPONSE_TOO_LARGE');
-        }
-        const head: ResponseHead = {
-          status: upstreamRes.statusCode,
-          headers: clientResponseHeaders(upstreamRes.headers),
-          source: 'upstream',
-          replaceWith: undefined,
-        };
-        runResponseHooks(ctx, head);
-        if (head.replaceWith !== undefined) {
-          discard(upstreamBody);
-          ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
-          sendError(ctx, head.replaceWith, logger);
-          return;
-        }
-        if (!hasBody) {
-          // Nothing to stream. undici holds a 304's body to its Content-Length and would fail it.
-          discard(upstreamBody);
-          ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
-          res.off('close', onClose);
-          res.writeHead(head.status, head.headers);
-          res.end();
-          return;
-        }
-        upstreamBody.once('end', () => {
-          ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
-        });
-        res.writeHead(head.status, head.headers);
-        const length = head.headers['content-length'];
-        try {
-          const done = pipeline(upstreamBody, res);
-          if (length !== undefined) ctx.bytesOut = Number(length);
-          else
-            upstreamBody.on('data', (chunk: Buffer) => {
-              ctx.bytesOut += chunk.length;
-            });
-          await done;
-        } catch (err) {
-          // Headers are out: the only honest signal left is to cut the connection.
-          if (!res.destroyed) res.destroy();
-          if (!abort.signal.aborted) {
-            logger.warn(
-              { reqId: ctx.id, upstream: route.upstream, code: (err as { code?: string }).code },
-              'response stream failed',
-            );
-          }
-        } finally {
-          res.off('close', onClose);
-        }
+        pool.dispatch(
+          { method: ctx.method as 'GET', path: upstreamPath(ctx), headers, body },
+          new Exchange(ctx, exchangeSettings),
+        );
       },
     };
   },

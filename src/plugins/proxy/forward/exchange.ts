@@ -1,0 +1,123 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { RequestContext, ResponseHead } from '../../../core/context.js';
+import { GatewayError } from '../../../core/errors.js';
+import { runResponseHooks, sendError } from '../../../core/pipeline.js';
+import { clientResponseHeaders } from '../../../proxy/headers.js';
+import { upstreamError } from './errors.js';
+
+/** Why we aborted an upstream call ourselves: not an upstream failure, nothing to log. */
+export class ClientGone extends Error {
+  override name = 'ClientGone';
+}
+
+/** Settings one route's forwarder shares with each of its exchanges. */
+export interface ExchangeSettings {
+  readonly maxResponseBytes: number;
+  readonly upstream: string;
+  readonly logger: Logger;
+}
+
+/**
+ * One upstream call, driven by undici's dispatch handler API: the response head goes through the
+ * respond hooks, then the body is written straight into the client's response with backpressure
+ * (pause/resume). No promise, stream pipeline or AbortController per request.
+ */
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly #ctx: RequestContext;
+  readonly #settings: ExchangeSettings;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** The client has its answer (or has gone): whatever the upstream still sends is dropped. */
+  #done = false;
+  #resume: (() => void) | undefined;
+
+  constructor(ctx: RequestContext, settings: ExchangeSettings) {
+    this.#ctx = ctx;
+    this.#settings = settings;
+    ctx.onClientGone = () => {
+      this.#done = true;
+      this.#controller?.abort(new ClientGone());
+    };
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // The client may have left while an earlier stage or the pool queue held the request.
+    if (this.#done || this.#ctx.res.destroyed) controller.abort(new ClientGone());
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (status < 200 || this.#done) return;
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    ctx.upstreamStatus = status;
+    // A HEAD answer, a 204 or a 304 has no body: its Content-Length describes the representation.
+    const hasBody = ctx.method !== 'HEAD' && status !== 204 && status !== 304;
+    const announced = headers['content-length'];
+    if (hasBody && typeof announced === 'string' && Number(announced) > this.#settings.maxResponseBytes) {
+      controller.abort(new GatewayError('UPSTREAM_RESPONSE_TOO_LARGE'));
+      return;
+    }
+    const head: ResponseHead = {
+      status,
+      headers: clientResponseHeaders(headers),
+      source: 'upstream',
+      replaceWith: undefined,
+    };
+    runResponseHooks(ctx, head);
+    if (head.replaceWith !== undefined) {
+      // Masked: the upstream body is read and dropped so the pooled connection stays usable.
+      this.#done = true;
+      sendError(ctx, head.replaceWith, this.#settings.logger);
+      return;
+    }
+    res.writeHead(head.status, head.headers);
+    if (!hasBody) {
+      this.#done = true;
+      res.end();
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    this.#ctx.bytesOut += chunk.length;
+    if (!this.#ctx.res.write(chunk)) {
+      controller.pause();
+      this.#resume ??= () => this.#controller?.resume();
+      this.#ctx.res.once('drain', this.#resume);
+    }
+  }
+
+  onResponseEnd(): void {
+    const ctx = this.#ctx;
+    ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
+    if (this.#done) return;
+    this.#done = true;
+    ctx.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const ctx = this.#ctx;
+    ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
+    if (this.#done || err instanceof ClientGone) {
+      this.#done = true;
+      return;
+    }
+    this.#done = true;
+    const res = ctx.res;
+    if (!(err instanceof GatewayError)) {
+      this.#settings.logger.warn(
+        { reqId: ctx.id, upstream: this.#settings.upstream, code: (err as { code?: string }).code },
+        res.headersSent ? 'response stream failed' : 'upstream call failed',
+      );
+    }
+    // sendError answers with a problem, or cuts the connection if the head is already out.
+    sendError(ctx, upstreamError(err), this.#settings.logger);
+    if (!res.headersSent && !res.destroyed) res.destroy();
+  }
+}
