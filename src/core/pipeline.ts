@@ -56,7 +56,7 @@ function runList(
 ): boolean | Promise<boolean> {
   for (let i = from; i < list.length; i++) {
     const stage = list[i] as RequestStage;
-    let pending: void | Promise<void> = undefined;
+    let pending: void | Promise<void>;
     try {
       pending = stage.run(ctx);
     } catch (err) {

@@ -54,6 +54,18 @@ export function redactQuery(query: string, names: ReadonlySet<string>): string {
   return parts.join('&');
 }
 
+// ISO timestamps are rebuilt at most once per millisecond, not once per request.
+let lastMs = 0;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -92,7 +104,7 @@ export default definePlugin({
         write(
           JSON.stringify({
             level: 'info',
-            time: new Date().toISOString(),
+            time: isoNow(),
             log: 'access',
             reqId: ctx.id,
             traceId: ctx.traceparent.slice(3, 35),

@@ -31,6 +31,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The client has its answer (or has gone): whatever the upstream still sends is dropped. */
   #done = false;
   #resume: (() => void) | undefined;
+  /** Announced body length, -1 if unknown: lets the last chunk go out with end() in one write. */
+  #length = -1;
 
   constructor(ctx: RequestContext, settings: ExchangeSettings) {
     this.#ctx = ctx;
@@ -77,6 +79,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     res.writeHead(head.status, head.headers);
+    const length = head.headers['content-length'];
+    if (typeof length === 'string') this.#length = Number(length);
     if (!hasBody) {
       this.#done = true;
       res.end();
@@ -85,11 +89,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#done) return;
-    this.#ctx.bytesOut += chunk.length;
-    if (!this.#ctx.res.write(chunk)) {
+    const ctx = this.#ctx;
+    ctx.bytesOut += chunk.length;
+    if (ctx.bytesOut === this.#length) {
+      // The whole announced body is here: head, body and end leave in one write.
+      this.#done = true;
+      ctx.res.end(chunk);
+      return;
+    }
+    if (!ctx.res.write(chunk)) {
       controller.pause();
       this.#resume ??= () => this.#controller?.resume();
-      this.#ctx.res.once('drain', this.#resume);
+      ctx.res.once('drain', this.#resume);
     }
   }
 
