@@ -189,3 +189,18 @@ export function problemOf(
   }
   return p;
 }
+
+/** Access log lines leave in batches (up to 25 ms late): wait until one matching `match` is there. */
+export async function waitForLog(
+  gw: TestGateway,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 2000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = gw.logs.filter(match).at(-1);
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) throw new Error('no matching log line');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

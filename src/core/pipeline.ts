@@ -61,6 +61,7 @@ function runList(
       pending = stage.run(ctx);
     } catch (err) {
       monitored(ctx, stage, err);
+      pending = undefined;
     }
     if (pending !== undefined) {
       const next = i + 1;

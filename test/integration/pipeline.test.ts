@@ -15,6 +15,7 @@ import {
   startUpstream,
   type TestGateway,
   type TestUpstream,
+  waitForLog,
 } from '../helpers.js';
 
 const HEADER = 'x-test-trail';
@@ -112,8 +113,7 @@ describe('pipeline: order, per-route settings, monitor mode, fail closed', () =>
   it('monitor mode logs the decision and lets the request pass', async () => {
     const res = await fetch(`${gw.url}/monitor`);
     assert.equal(res.status, 200);
-    await new Promise((r) => setTimeout(r, 20));
-    const line = gw.logs.filter((l) => l.route === 'monitor').at(-1);
+    const line = await waitForLog(gw, (l) => l.route === 'monitor');
     assert.deepEqual(line?.monitored, [{ plugin: 'high', code: 'BODY_TOO_LARGE' }]);
   });
 

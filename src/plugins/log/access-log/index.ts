@@ -127,6 +127,9 @@ export default definePlugin({
           }),
         );
       },
+      close() {
+        write?.flush();
+      },
     };
   },
 });
