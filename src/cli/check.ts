@@ -15,26 +15,32 @@ export async function checkCommand(file: string, out: NodeJS.WritableStream = pr
   const loaded = await loadConfigFile(file, { registry });
   const plan = await compilePlan(loaded, { registry, logger: createLogger('silent'), version: 1 });
   try {
-    const { config } = loaded;
+    const { config, secretPaths } = loaded;
+    // Whatever came from ${env:…} is a secret: shown as "(from env)", never as its value.
+    const show = (path: string, value: string): string => (secretPaths.has(path) ? '(from env)' : value);
     const lines: string[] = [];
     lines.push(
       `${file}: OK — ${config.listeners.length} listener(s), ${Object.keys(config.upstreams).length} upstream(s), ${plan.routes.length} route(s)`,
     );
     lines.push('');
     lines.push('listeners:');
-    for (const l of config.listeners) lines.push(`  ${l.name.padEnd(12)} http://${l.host}:${l.port}`);
+    config.listeners.forEach((l, i) => {
+      lines.push(
+        `  ${l.name.padEnd(12)} http://${show(`listeners[${i}].host`, l.host)}:${show(`listeners[${i}].port`, String(l.port))}`,
+      );
+    });
     lines.push('');
     lines.push('upstreams:');
-    // Only the origin: a URL may carry credentials from ${env:…}.
     for (const [name, u] of Object.entries(config.upstreams))
-      lines.push(`  ${name.padEnd(12)} ${new URL(u.url).origin}`);
+      lines.push(`  ${name.padEnd(12)} ${show(`upstreams.${name}.url`, new URL(u.url).origin)}`);
     lines.push('');
     lines.push('every request:');
     for (const s of plan.globalStages) lines.push(stageLine(s));
-    for (const route of plan.routes) {
+    for (const [i, route] of plan.routes.entries()) {
       lines.push('');
-      const host = route.host === undefined ? '' : `${route.host} `;
-      lines.push(`route ${route.id}: ${route.methods.join(',')} ${host}${route.path} → ${route.upstream}`);
+      const host = route.host === undefined ? '' : `${show(`routes[${i}].host`, route.host)} `;
+      const path = show(`routes[${i}].path`, route.path);
+      lines.push(`route ${route.id}: ${route.methods.join(',')} ${host}${path} → ${route.upstream}`);
       for (const s of route.chain.stages) lines.push(stageLine(s));
     }
     out.write(`${lines.join('\n')}\n`);

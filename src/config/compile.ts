@@ -250,10 +250,13 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       fallback,
       routes: routes as CompiledRoute[],
       problemTypeBase: config.errors.typeBase,
-      close() {
+      trust: new Map(config.listeners.map((l) => [l.name, new TrustedProxies(l.trustedProxies)])),
+      close(force = false) {
         closed ??= (async () => {
-          await Promise.allSettled(closers.map((c) => c()));
-          await Promise.allSettled([...upstreams.values()].map((u) => u.pool.close()));
+          await Promise.allSettled(closers.map(async (c) => c()));
+          await Promise.allSettled(
+            [...upstreams.values()].map((u) => (force ? u.pool.destroy() : u.pool.close())),
+          );
         })();
         return closed;
       },

@@ -43,6 +43,13 @@ export const ListenerSchema = Type.Object(
       description: 'Largest request line plus header section; larger gets 431.',
       default: 16384,
     }),
+    maxPipelinedRequests: Type.Integer({
+      minimum: 1,
+      maximum: 1024,
+      description:
+        'Requests one connection may have in flight at once (HTTP/1.1 pipelining); more get 503 PIPELINE_LIMIT and the connection is closed.',
+      default: 16,
+    }),
     headersTimeoutMs: Type.Integer({
       minimum: 100,
       description: 'Time a client has to send all headers (slowloris guard).',
@@ -65,7 +72,7 @@ export const ListenerSchema = Type.Object(
 export const UpstreamSchema = Type.Object(
   {
     url: Type.String({
-      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+      pattern: '^https?://[^/?#@]+(/[^?#]*)?$',
       description: 'Base URL of the upstream (scheme, host, port, optional base path).',
     }),
     connections: Type.Integer({

@@ -92,11 +92,12 @@ export const ERRORS = {
     meaning: 'The listener already holds its "maxConnections" open connections.',
     fix: 'Retry later, reuse connections (keep-alive), or raise listeners[].maxConnections.',
   },
-  SHUTTING_DOWN: {
+  PIPELINE_LIMIT: {
     status: 503,
-    title: 'Gateway is shutting down',
-    meaning: 'The gateway received SIGTERM/SIGINT and no longer accepts new requests on this connection.',
-    fix: 'Retry against another gateway node.',
+    title: 'Too many pipelined requests',
+    meaning:
+      'One connection has more requests in flight (HTTP/1.1 pipelining) than the listener\'s "maxPipelinedRequests"; the excess is refused and the connection closed.',
+    fix: 'Wait for responses before sending more requests on one connection, or open more connections.',
   },
   UPSTREAM_UNAVAILABLE: {
     status: 502,
@@ -161,8 +162,4 @@ export class GatewayError extends Error {
     this.detail = options.detail;
     this.headers = options.headers;
   }
-}
-
-export function isGatewayError(err: unknown): err is GatewayError {
-  return err instanceof GatewayError;
 }

@@ -1,3 +1,4 @@
+import type { TrustedProxies } from '../server/trust.js';
 import type { Phase } from './phases.js';
 import type { ConnectionHook, LogHook, RequestHandler, ResponseHook, RouteInfo } from './plugin.js';
 
@@ -40,5 +41,8 @@ export interface Plan {
   readonly fallback: Chain;
   readonly routes: readonly CompiledRoute[];
   readonly problemTypeBase: string;
-  close(): Promise<void>;
+  /** Trusted proxies per listener name: part of the plan so a reload changes them too. */
+  readonly trust: ReadonlyMap<string, TrustedProxies>;
+  /** Releases pools and stages; `force` cuts upstream calls still running instead of waiting. */
+  close(force?: boolean): Promise<void>;
 }

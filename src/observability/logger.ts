@@ -10,6 +10,8 @@ export interface LineWriter {
   (line: string): void;
   /** Writes out whatever is batched (called when the plan closes: reload, shutdown). */
   flush(): void;
+  /** flush() and then the destination synchronously, where it can (process exit). */
+  flushSync(): void;
 }
 
 /** Batched lines leave when this many characters are waiting … */
@@ -24,7 +26,11 @@ const BATCH_MS = 25;
  * 25 ms; flush() empties the batch at shutdown.
  */
 export function jsonLineWriter(logger: Logger): LineWriter {
-  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown }>)[pino.symbols.streamSym];
+  const existing = writers.get(logger);
+  if (existing !== undefined) return existing;
+  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown; flushSync?(): void }>)[
+    pino.symbols.streamSym
+  ];
   if (stream === undefined) throw new Error('logger has no destination stream');
   let batch = '';
   let timer: NodeJS.Timeout | undefined;
@@ -43,8 +49,29 @@ export function jsonLineWriter(logger: Logger): LineWriter {
     if (batch.length >= BATCH_CHARS) flush();
     else if (timer === undefined) timer = setTimeout(flush, BATCH_MS).unref();
   };
-  return Object.assign(write, { flush });
+  const writer: LineWriter = Object.assign(write, {
+    flush,
+    flushSync(): void {
+      flush();
+      try {
+        stream.flushSync?.();
+      } catch {
+        // An asynchronous destination mid-write cannot flush synchronously; nothing more to do.
+      }
+    },
+  });
+  writers.set(logger, writer);
+  live.add(writer);
+  return writer;
 }
+
+/** One writer per logger, so every route's access log shares one batch, in order. */
+const writers = new WeakMap<Logger, LineWriter>();
+const live = new Set<LineWriter>();
+// A process that exits (even on a crash) writes out what is batched first.
+process.once('exit', () => {
+  for (const w of live) w.flushSync();
+});
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -64,6 +91,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    // maxLength bounds the memory held for a stalled stdout reader: beyond it lines are dropped.
+    destination ?? pino.destination({ dest: 1, sync: false, maxLength: 32 * 1024 * 1024 }),
   );
 }

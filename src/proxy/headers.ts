@@ -28,6 +28,22 @@ const GATEWAY_SET = new Set([
   'forwarded',
   'x-request-id',
   'expect',
+  // Headers that frameworks let override the method, the path or the client address: the
+  // upstream must act on what the gateway checked, never on what the client claims.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-method',
+  'x-forwarded-prefix',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-cluster-client-ip',
 ]);
 
 function connectionTokens(value: string | string[] | undefined): string[] | undefined {

@@ -8,7 +8,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import { RequestContext } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
-import { chainOf, runRequest } from '../core/pipeline.js';
+import { chainOf, runRequest, sendError } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
@@ -30,9 +30,13 @@ export interface BoundListener {
 interface Listener {
   readonly config: ListenerConfig;
   readonly server: Server;
-  readonly trust: TrustedProxies;
   connections: number;
 }
+
+const NOBODY = new TrustedProxies([]);
+/** Requests in flight on one connection (pipelining), kept on the socket itself. */
+const IN_FLIGHT = Symbol('portcullis.inFlight');
+type CountedSocket = Socket & { [IN_FLIGHT]?: number };
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -86,7 +90,11 @@ export class Gateway {
   readonly #registry: Registry;
   readonly #listeners: Listener[] = [];
   #loaded: LoadedConfig;
-  #inFlight = 0;
+  /** Requests in flight, on whichever plan they started. */
+  readonly #active = new Set<RequestContext>();
+  /** Plans replaced by a reload, closed once their last request is done. */
+  readonly #retired = new Set<Plan>();
+  #reloading: Promise<unknown> = Promise.resolve();
   #draining = false;
   #drained: (() => void) | undefined;
 
@@ -108,23 +116,42 @@ export class Gateway {
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#active.size;
   }
 
-  /** Compiles the new config; only a plan that compiled completely replaces the current one. */
-  async reload(loaded: LoadedConfig): Promise<Plan> {
-    const next = await compilePlan(loaded, {
-      registry: this.#registry,
-      logger: this.#logger,
-      version: this.#plan.version + 1,
+  /**
+   * Compiles the new config; only a plan that compiled completely replaces the current one.
+   * Reloads run one at a time. The old plan's pools and stages are released once the last request
+   * that started on it has finished.
+   */
+  reload(loaded: LoadedConfig): Promise<Plan> {
+    const next = this.#reloading.then(async () => {
+      const plan = await compilePlan(loaded, {
+        registry: this.#registry,
+        logger: this.#logger,
+        version: this.#plan.version + 1,
+      });
+      const old = this.#plan;
+      this.#plan = plan;
+      this.#loaded = loaded;
+      this.#retired.add(old);
+      this.#retireIfIdle(old);
+      this.#logger.info({ version: plan.version }, 'config reloaded');
+      return plan;
     });
-    const old = this.#plan;
-    this.#plan = next;
-    this.#loaded = loaded;
-    // Pools close once their in-flight requests are done.
-    void old.close();
-    this.#logger.info({ version: next.version }, 'config reloaded');
+    this.#reloading = next.catch(() => undefined);
     return next;
+  }
+
+  #retireIfIdle(plan: Plan): void {
+    if (!this.#retired.has(plan)) return;
+    for (const ctx of this.#active) if (ctx.plan === plan) return;
+    this.#retired.delete(plan);
+    plan
+      .close()
+      .catch((err: unknown) =>
+        this.#logger.error({ err, version: plan.version }, 'closing a retired plan failed'),
+      );
   }
 
   async listen(): Promise<BoundListener[]> {
@@ -156,12 +183,7 @@ export class Gateway {
       requireHostHeader: false,
       joinDuplicateHeaders: false,
     });
-    const listener: Listener = {
-      config,
-      server,
-      trust: new TrustedProxies(config.trustedProxies),
-      connections: 0,
-    };
+    const listener: Listener = { config, server, connections: 0 };
     const logger = this.#logger;
 
     server.on('connection', (socket: Socket) => {
@@ -176,7 +198,14 @@ export class Gateway {
       }
       const hooks = this.#plan.connection;
       for (let i = 0; i < hooks.length; i++) {
-        if (!(hooks[i] as (s: Socket) => boolean)(socket)) {
+        let admitted = false;
+        try {
+          admitted = (hooks[i] as (s: Socket) => boolean)(socket);
+        } catch (err) {
+          // Fail closed: a connection stage that crashes refuses the connection.
+          logger.error({ err }, 'connection stage failed');
+        }
+        if (!admitted) {
           socket.destroy();
           return;
         }
@@ -233,6 +262,7 @@ export class Gateway {
         'content-type': PROBLEM_CONTENT_TYPE,
         'content-length': Buffer.byteLength(body),
         'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
         'x-request-id': id,
       });
       res.end(body);
@@ -253,8 +283,9 @@ export class Gateway {
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const startedAt = performance.now();
     const plan = this.#plan;
+    const trust = plan.trust.get(listener.config.name) ?? NOBODY;
     const peer = plainIp(req.socket.remoteAddress);
-    const trusted = listener.trust.has(peer);
+    const trusted = trust.has(peer);
     const incomingId = req.headers['x-request-id'];
     const id =
       trusted && typeof incomingId === 'string' && SAFE_REQUEST_ID.test(incomingId)
@@ -273,18 +304,28 @@ export class Gateway {
     );
     if (trusted) {
       const xff = req.headers['x-forwarded-for'];
-      ctx.clientIp = listener.trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
+      ctx.clientIp = trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
     }
     ctx.traceparent = traceparentFor(req.headers.traceparent);
     ctx.expectContinue = expectContinue;
-    this.#inFlight++;
+    this.#active.add(ctx);
     if (this.#draining) res.shouldKeepAlive = false;
-    res.once('close', () => this.#finished(ctx));
+    const socket = req.socket as CountedSocket;
+    const pipelined = (socket[IN_FLIGHT] ?? 0) + 1;
+    socket[IN_FLIGHT] = pipelined;
+    res.once('close', () => this.#finished(ctx, socket));
+    if (pipelined > listener.config.maxPipelinedRequests) {
+      // Node parses and emits every pipelined request at once; past the cap, refuse and close.
+      res.shouldKeepAlive = false;
+      sendError(ctx, new GatewayError('PIPELINE_LIMIT'), this.#logger);
+      return;
+    }
     runRequest(ctx, this.#logger);
   }
 
-  #finished(ctx: RequestContext): void {
-    this.#inFlight--;
+  #finished(ctx: RequestContext, socket: CountedSocket): void {
+    this.#active.delete(ctx);
+    socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
     if (ctx.onClientGone !== undefined && !ctx.res.writableFinished) ctx.onClientGone();
     const hooks = chainOf(ctx).log;
     for (let i = 0; i < hooks.length; i++) {
@@ -294,7 +335,20 @@ export class Gateway {
         this.#logger.error({ err, reqId: ctx.id }, 'log hook failed');
       }
     }
-    if (this.#draining && this.#inFlight === 0) this.#drained?.();
+    if (this.#retired.size > 0) this.#retireIfIdle(ctx.plan);
+    if (this.#draining && this.#active.size === 0) this.#drained?.();
+  }
+
+  /** Resolves once no request is in flight, or after `ms`; true if none is left. */
+  #idle(ms: number): Promise<boolean> {
+    if (this.#active.size === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 
   /**
@@ -307,22 +361,16 @@ export class Gateway {
       (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
     );
     for (const l of this.#listeners) l.server.closeIdleConnections();
-    let cut = 0;
-    if (this.#inFlight > 0) {
-      const drained = new Promise<boolean>((resolve) => {
-        this.#drained = () => resolve(true);
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), graceMs);
-      });
-      const ok = await Promise.race([drained, timeout]);
-      clearTimeout(timer);
-      if (!ok) cut = this.#inFlight;
-    }
+    // Responses not yet started tell their clients not to reuse the connection.
+    for (const ctx of this.#active) if (!ctx.res.headersSent) ctx.res.shouldKeepAlive = false;
+    const drained = await this.#idle(graceMs);
+    const cut = drained ? 0 : this.#active.size;
     for (const l of this.#listeners) l.server.closeAllConnections();
+    // Cut requests still log their line: wait for their 'close' events before the plan goes.
+    if (!drained) await this.#idle(1000);
     await Promise.all(closed);
-    await this.#plan.close();
+    await Promise.allSettled([...this.#retired].map((p) => p.close(true)));
+    await this.#plan.close(!drained);
     if (cut > 0) this.#logger.warn({ cut }, 'shutdown deadline passed; requests still in flight were cut');
     return { cut };
   }

@@ -90,16 +90,30 @@ describe('portcullis CLI', () => {
     assert.equal(r.code, 2);
   });
 
-  it('never prints a secret from ${env:…}', async () => {
+  it('never prints a value that came from ${env:…}', async () => {
     const cfg = file(
       'secret.yaml',
-      'upstreams:\n  api:\n    url: ${env:SECRET_URL}\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n',
+      'upstreams:\n  api:\n    url: ${env:SECRET_URL}\nroutes:\n  - id: a\n    host: ${env:SECRET_HOST}\n    path: /t/${env:TENANT_TOKEN}/items\n    upstream: api\n',
     );
     const r = await run([CLI, 'check', '--config', cfg], {
-      SECRET_URL: 'http://user:s3cr3t-pass@127.0.0.1:1/base',
+      SECRET_URL: 'http://internal-s3cr3t.example:8080/base',
+      SECRET_HOST: 'hidden-s3cr3t.example',
+      TENANT_TOKEN: 'tok-s3cr3t',
     });
     assert.equal(r.code, 0, r.stderr);
-    assert.doesNotMatch(r.stdout + r.stderr, /s3cr3t-pass/);
+    assert.match(r.stdout, /route a: GET,HEAD \(from env\) \(from env\) → api/);
+    assert.doesNotMatch(r.stdout + r.stderr, /s3cr3t/);
+  });
+
+  it('refuses credentials inside an upstream URL', async () => {
+    const cfg = file(
+      'userinfo.yaml',
+      'upstreams:\n  api:\n    url: http://user:pw@127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n',
+    );
+    const r = await run([CLI, 'check', '--config', cfg]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /upstreams\.api\.url: has an invalid format/);
+    assert.doesNotMatch(r.stderr, /pw@/);
   });
 });
 

@@ -114,4 +114,53 @@ describe('listener guards', () => {
       await upstream.close();
     }
   });
+
+  it('refuses requests pipelined past maxPipelinedRequests and closes the connection', async () => {
+    const upstream = await startUpstream(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 50));
+      res.end('ok');
+    });
+    const gw = await startGateway(
+      baseConfig(upstream.url, { listeners: [{ name: 't', port: 0, maxPipelinedRequests: 2 }] }),
+    );
+    try {
+      const res = await new Promise<string>((resolve) => {
+        const s = connect(gw.port, '127.0.0.1');
+        let seen = '';
+        s.on('data', (c: Buffer) => {
+          seen += c.toString('latin1');
+        });
+        s.on('close', () => resolve(seen));
+        s.on('error', () => undefined);
+        s.write('GET /items HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(50));
+        setTimeout(() => s.destroy(), 1500);
+      });
+      const statuses = [...res.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+      assert.deepEqual(statuses.slice(0, 3), ['200', '200', '503']);
+      assert.match(res, /"code":"PIPELINE_LIMIT"/);
+      assert.ok(upstream.calls.length <= 2, `upstream saw ${upstream.calls.length} calls`);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('a request cut at the shutdown deadline still gets its access log line', async () => {
+    const upstream = await startUpstream(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      res.end('late');
+    });
+    const gw = await startGateway(baseConfig(upstream.url));
+    try {
+      const pending = fetch(`${gw.url}/items/slow`).catch(() => 'cut');
+      await new Promise((r) => setTimeout(r, 50));
+      const { cut } = await gw.gateway.close(100);
+      assert.equal(cut, 1);
+      assert.equal(await pending, 'cut');
+      const line = gw.logs.find((l) => l.log === 'access' && l.route === 'item');
+      assert.equal(line?.aborted, true);
+    } finally {
+      await upstream.close();
+    }
+  });
 });

@@ -241,3 +241,56 @@ describe('reload', () => {
     }
   });
 });
+
+describe('reload edge cases', () => {
+  it('a request inside an async stage across a reload still reaches the upstream', async () => {
+    const slowStage = definePlugin({
+      name: 'slow-stage',
+      phase: 'validate',
+      priority: 0,
+      description: 'waits 150 ms',
+      schema: Type.Object({}, { additionalProperties: false }),
+      enabledByDefault: true,
+      enforcing: false,
+      optional: true,
+      create: () => ({ onRequest: () => new Promise<void>((r) => setTimeout(r, 150)) }),
+    });
+    const upstream = await startUpstream();
+    const reg = createDefaultRegistry().register(slowStage);
+    const gw = await startGateway(baseConfig(upstream.url), {}, reg);
+    try {
+      const pending = fetch(`${gw.url}/items`);
+      await new Promise((r) => setTimeout(r, 30));
+      await gw.gateway.reload(loadConfigObject(baseConfig(upstream.url), { registry: reg }));
+      const res = await pending;
+      assert.equal(res.status, 200);
+      assert.equal(upstream.calls.length, 1);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('a reload that removes a trusted proxy takes effect at once', async () => {
+    const upstream = await startUpstream();
+    const trusting = baseConfig(upstream.url, {
+      listeners: [{ name: 'test', port: 0, trustedProxies: ['127.0.0.1'] }],
+    });
+    const gw = await startGateway(trusting);
+    try {
+      await fetch(`${gw.url}/items`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      assert.equal(upstream.calls.at(-1)?.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+      const reg = createDefaultRegistry();
+      await gw.gateway.reload(
+        loadConfigObject(baseConfig(upstream.url, { listeners: [{ name: 'test', port: 0 }] }), {
+          registry: reg,
+        }),
+      );
+      await fetch(`${gw.url}/items`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      assert.equal(upstream.calls.at(-1)?.headers['x-forwarded-for'], '127.0.0.1');
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

@@ -130,4 +130,20 @@ describe('proxy: forwarding through a real gateway to a real upstream', () => {
     assert.ok(!JSON.stringify(gw.logs).includes('sekret'));
     assert.ok(!JSON.stringify(gw.logs).includes('Bearer abc'));
   });
+
+  it('strips headers that let a client override the method, the path or its address upstream', async () => {
+    const spoof = {
+      'x-http-method-override': 'DELETE',
+      'x-original-url': '/admin',
+      'x-rewrite-url': '/admin',
+      'x-real-ip': '6.6.6.6',
+      'true-client-ip': '6.6.6.6',
+      'x-forwarded-prefix': '/admin',
+      'x-forwarded-port': '1',
+    };
+    const res = await fetch(`${gw.url}/items`, { headers: spoof });
+    assert.equal(res.status, 200);
+    const h = upstream.calls.at(-1)?.headers ?? {};
+    for (const name of Object.keys(spoof)) assert.equal(h[name], undefined, name);
+  });
 });

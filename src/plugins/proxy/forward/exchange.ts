@@ -7,7 +7,7 @@ import { runResponseHooks, sendError } from '../../../core/pipeline.js';
 import { clientResponseHeaders } from '../../../proxy/headers.js';
 import { upstreamError } from './errors.js';
 
-/** Why we aborted an upstream call ourselves: not an upstream failure, nothing to log. */
+/** Why we aborted an upstream call ourselves (client gone, body masked): nothing to log. */
 export class ClientGone extends Error {
   override name = 'ClientGone';
 }
@@ -73,9 +73,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     };
     runResponseHooks(ctx, head);
     if (head.replaceWith !== undefined) {
-      // Masked: the upstream body is read and dropped so the pooled connection stays usable.
+      // Masked: the upstream body is never read. Aborting costs one pooled connection on a rare
+      // path, and a slow or endless error body can neither hold the connection nor shutdown.
       this.#done = true;
       sendError(ctx, head.replaceWith, this.#settings.logger);
+      controller.abort(new ClientGone());
       return;
     }
     res.writeHead(head.status, head.headers);
@@ -129,6 +131,5 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     // sendError answers with a problem, or cuts the connection if the head is already out.
     sendError(ctx, upstreamError(err), this.#settings.logger);
-    if (!res.headersSent && !res.destroyed) res.destroy();
   }
 }

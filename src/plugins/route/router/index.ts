@@ -1,12 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { HTTP_METHODS } from '../../../config/schema.js';
 import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import type { CompiledRoute } from '../../../core/plan.js';
 import { definePlugin } from '../../../core/plugin.js';
 import { normalizePath } from './normalize.js';
-
-const ROUTER_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 export const routerSchema = Type.Object(
   {
@@ -130,7 +129,7 @@ export default definePlugin({
 
     function allowedMethods(path: string, host: string): string[] {
       const allowed: string[] = [];
-      for (const m of ROUTER_METHODS) if (router.find(m, path, { host }) !== null) allowed.push(m);
+      for (const m of HTTP_METHODS) if (router.find(m, path, { host }) !== null) allowed.push(m);
       return allowed;
     }
 
