@@ -14,6 +14,14 @@ export interface ResponseHead {
   replaceWith: GatewayError | undefined;
 }
 
+/** What the listener tells every request about itself. */
+export interface ServerState {
+  /** Shutting down: responses not yet started close their connection. */
+  draining: boolean;
+}
+
+const RUNNING: ServerState = Object.freeze({ draining: false });
+
 /** A decision a stage in monitor mode would have taken, logged instead of enforced. */
 export interface MonitoredDecision {
   readonly plugin: string;
@@ -74,6 +82,8 @@ export class RequestContext {
   onClientGone: (() => void) | undefined;
   /** Response body bytes sent to the client. */
   bytesOut: number;
+  /** The listener's state (draining or not), shared by all its requests. */
+  server: ServerState;
   /** The error that ended the request, if any. */
   error: GatewayError | undefined;
   /** True once a response has been started by a stage; the pipeline stops there. */
@@ -115,6 +125,7 @@ export class RequestContext {
     this.bytesIn = 0;
     this.bodyLimit = Number.POSITIVE_INFINITY;
     this.bytesOut = 0;
+    this.server = RUNNING;
     this.expectContinue = false;
     this.onClientGone = undefined;
     this.error = undefined;

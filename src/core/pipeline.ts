@@ -85,6 +85,8 @@ export function chainOf(ctx: RequestContext): Chain {
 
 /** Runs the respond-phase hooks on a head about to be written. */
 export function runResponseHooks(ctx: RequestContext, head: ResponseHead): void {
+  // While the gateway drains, every response that starts tells its client not to reuse the connection.
+  if (ctx.server.draining) head.headers.connection = 'close';
   const hooks = chainOf(ctx).respond;
   for (let i = 0; i < hooks.length; i++)
     (hooks[i] as (c: RequestContext, h: ResponseHead) => void)(ctx, head);

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { compilePlan } from '../config/compile.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
-import { RequestContext } from '../core/context.js';
+import { RequestContext, type ServerState } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
 import { chainOf, runRequest, sendError } from '../core/pipeline.js';
@@ -34,9 +34,11 @@ interface Listener {
 }
 
 const NOBODY = new TrustedProxies([]);
-/** Requests in flight on one connection (pipelining), kept on the socket itself. */
-const IN_FLIGHT = Symbol('portcullis.inFlight');
-type CountedSocket = Socket & { [IN_FLIGHT]?: number };
+/**
+ * Requests in flight per connection (pipelining). A WeakMap, not a property on the socket: a new
+ * property would change the shape of Node's own socket objects and slow its hot paths.
+ */
+const inFlightOn = new WeakMap<Socket, number>();
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -90,8 +92,14 @@ export class Gateway {
   readonly #registry: Registry;
   readonly #listeners: Listener[] = [];
   #loaded: LoadedConfig;
-  /** Requests in flight, on whichever plan they started. */
-  readonly #active = new Set<RequestContext>();
+  /**
+   * Requests in flight, in all and per plan. Counters only: a collection holding the contexts
+   * would keep every in-flight request reachable from old space and cost more than the pipeline.
+   */
+  #inFlight = 0;
+  readonly #perPlan = new Map<Plan, number>();
+  /** Shared with every request; the respond path reads it to close connections while draining. */
+  readonly #server: ServerState = { draining: false };
   /** Plans replaced by a reload, closed once their last request is done. */
   readonly #retired = new Set<Plan>();
   #reloading: Promise<unknown> = Promise.resolve();
@@ -116,7 +124,7 @@ export class Gateway {
   }
 
   get inFlight(): number {
-    return this.#active.size;
+    return this.#inFlight;
   }
 
   /**
@@ -144,9 +152,9 @@ export class Gateway {
   }
 
   #retireIfIdle(plan: Plan): void {
-    if (!this.#retired.has(plan)) return;
-    for (const ctx of this.#active) if (ctx.plan === plan) return;
+    if (!this.#retired.has(plan) || (this.#perPlan.get(plan) ?? 0) > 0) return;
     this.#retired.delete(plan);
+    this.#perPlan.delete(plan);
     plan
       .close()
       .catch((err: unknown) =>
@@ -308,11 +316,13 @@ export class Gateway {
     }
     ctx.traceparent = traceparentFor(req.headers.traceparent);
     ctx.expectContinue = expectContinue;
-    this.#active.add(ctx);
+    ctx.server = this.#server;
+    this.#inFlight++;
+    this.#perPlan.set(plan, (this.#perPlan.get(plan) ?? 0) + 1);
     if (this.#draining) res.shouldKeepAlive = false;
-    const socket = req.socket as CountedSocket;
-    const pipelined = (socket[IN_FLIGHT] ?? 0) + 1;
-    socket[IN_FLIGHT] = pipelined;
+    const socket = req.socket;
+    const pipelined = (inFlightOn.get(socket) ?? 0) + 1;
+    inFlightOn.set(socket, pipelined);
     res.once('close', () => this.#finished(ctx, socket));
     if (pipelined > listener.config.maxPipelinedRequests) {
       // Node parses and emits every pipelined request at once; past the cap, refuse and close.
@@ -323,9 +333,10 @@ export class Gateway {
     runRequest(ctx, this.#logger);
   }
 
-  #finished(ctx: RequestContext, socket: CountedSocket): void {
-    this.#active.delete(ctx);
-    socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
+  #finished(ctx: RequestContext, socket: Socket): void {
+    this.#inFlight--;
+    this.#perPlan.set(ctx.plan, (this.#perPlan.get(ctx.plan) ?? 1) - 1);
+    inFlightOn.set(socket, (inFlightOn.get(socket) ?? 1) - 1);
     if (ctx.onClientGone !== undefined && !ctx.res.writableFinished) ctx.onClientGone();
     const hooks = chainOf(ctx).log;
     for (let i = 0; i < hooks.length; i++) {
@@ -336,12 +347,12 @@ export class Gateway {
       }
     }
     if (this.#retired.size > 0) this.#retireIfIdle(ctx.plan);
-    if (this.#draining && this.#active.size === 0) this.#drained?.();
+    if (this.#draining && this.#inFlight === 0) this.#drained?.();
   }
 
   /** Resolves once no request is in flight, or after `ms`; true if none is left. */
   #idle(ms: number): Promise<boolean> {
-    if (this.#active.size === 0) return Promise.resolve(true);
+    if (this.#inFlight === 0) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.#drained = () => {
@@ -357,14 +368,13 @@ export class Gateway {
    */
   async close(graceMs: number = this.#loaded.config.shutdown.graceMs): Promise<{ cut: number }> {
     this.#draining = true;
+    this.#server.draining = true;
     const closed = this.#listeners.map(
       (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
     );
     for (const l of this.#listeners) l.server.closeIdleConnections();
-    // Responses not yet started tell their clients not to reuse the connection.
-    for (const ctx of this.#active) if (!ctx.res.headersSent) ctx.res.shouldKeepAlive = false;
     const drained = await this.#idle(graceMs);
-    const cut = drained ? 0 : this.#active.size;
+    const cut = drained ? 0 : this.#inFlight;
     for (const l of this.#listeners) l.server.closeAllConnections();
     // Cut requests still log their line: wait for their 'close' events before the plan goes.
     if (!drained) await this.#idle(1000);

@@ -163,4 +163,23 @@ describe('listener guards', () => {
       await upstream.close();
     }
   });
+
+  it('a response that starts while the gateway drains closes its connection', async () => {
+    const upstream = await startUpstream(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 200));
+      res.end('done');
+    });
+    const gw = await startGateway(baseConfig(upstream.url));
+    try {
+      const pending = rawRequest(gw.port, 'GET /items/1 HTTP/1.1\r\nHost: a\r\n\r\n', 3000);
+      await new Promise((r) => setTimeout(r, 50));
+      const closing = gw.gateway.close(2000);
+      const res = await pending;
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.connection, 'close');
+      assert.equal((await closing).cut, 0);
+    } finally {
+      await upstream.close();
+    }
+  });
 });
