@@ -294,3 +294,36 @@ describe('reload edge cases', () => {
     }
   });
 });
+
+describe('a crashing respond stage', () => {
+  it('fails closed with 500 INTERNAL_ERROR, never the upstream body, and keeps serving', async () => {
+    const crashing = definePlugin({
+      name: 'crashing-respond',
+      phase: 'respond',
+      priority: 5,
+      description: 'throws on upstream responses',
+      schema: Type.Object({}, { additionalProperties: false }),
+      enabledByDefault: true,
+      enforcing: false,
+      optional: true,
+      create: () => ({
+        onResponse: (_ctx: RequestContext, head: { source: string }) => {
+          if (head.source === 'upstream') throw new Error('respond stage crashed');
+        },
+      }),
+    });
+    const upstream = await startUpstream();
+    const gw = await startGateway(baseConfig(upstream.url), {}, createDefaultRegistry().register(crashing));
+    try {
+      const res = await fetch(`${gw.url}/items`);
+      assert.equal(res.status, 500);
+      const body = await res.text();
+      assert.equal(problemOf(res.headers.get('content-type'), body).code, 'INTERNAL_ERROR');
+      assert.doesNotMatch(body, /"ok":true|crashed/);
+      assert.equal((await fetch(`${gw.url}/nope`)).status, 404);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

@@ -71,7 +71,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
       source: 'upstream',
       replaceWith: undefined,
     };
-    runResponseHooks(ctx, head);
+    try {
+      runResponseHooks(ctx, head);
+    } catch (err) {
+      // A respond stage that crashes is a gateway bug: fail closed with INTERNAL_ERROR, never the body.
+      this.#done = true;
+      sendError(ctx, err, this.#settings.logger);
+      controller.abort(new ClientGone());
+      return;
+    }
     if (head.replaceWith !== undefined) {
       // Masked: the upstream body is never read. Aborting costs one pooled connection on a rare
       // path, and a slow or endless error body can neither hold the connection nor shutdown.
