@@ -66,6 +66,13 @@ export const ERRORS = {
     meaning: 'The request carries an Expect header other than "100-continue".',
     fix: 'Remove the Expect header, or send "Expect: 100-continue".',
   },
+  IP_DENIED: {
+    status: 403,
+    title: 'Client address not allowed',
+    meaning:
+      'The client address (the TCP peer, or the X-Forwarded-For client when the peer is a trusted proxy) is on a deny list or not on the allow list of ip-rules.',
+    fix: 'Call from an allowed network, or ask the gateway operators to add your address to ip-rules.',
+  },
   ROUTE_NOT_FOUND: {
     status: 404,
     title: 'No route matches this request',
