@@ -214,15 +214,15 @@ export type GatewayConfig = Static<typeof ConfigSchema>;
 
 /**
  * A deep copy of a plugin's settings schema for the config file: no `default`s and nothing
- * required at the top, because the file holds overrides; defaults are applied when the plan is
+ * required, at any depth, because the file holds overrides; defaults are applied when the plan is
  * compiled, on the merged settings.
  */
 export function withoutDefaults<T extends TObject>(schema: T): T {
-  const copy = JSON.parse(
-    JSON.stringify(schema, (key, value) => (key === 'default' ? undefined : value)),
+  return JSON.parse(
+    JSON.stringify(schema, (key, value) =>
+      key === 'default' || (key === 'required' && Array.isArray(value)) ? undefined : value,
+    ),
   ) as T;
-  delete (copy as { required?: string[] }).required;
-  return copy;
 }
 
 /** The mode setting the core adds to every enforcing plugin. */

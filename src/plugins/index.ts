@@ -1,8 +1,10 @@
 import { Registry } from '../core/registry.js';
+import ipRules from './guard/ip-rules/index.js';
 import requestGuard from './guard/request-guard/index.js';
 import accessLog from './log/access-log/index.js';
 import forward from './proxy/forward/index.js';
 import responseHygiene from './respond/response-hygiene/index.js';
+import securityHeaders from './respond/security-headers/index.js';
 import router from './route/router/index.js';
 
 /** The registry with every built-in plugin. Later stages register here, one line each. */
@@ -12,5 +14,7 @@ export function createDefaultRegistry(): Registry {
     .register(requestGuard)
     .register(forward)
     .register(responseHygiene)
+    .register(securityHeaders)
+    .register(ipRules)
     .register(accessLog);
 }

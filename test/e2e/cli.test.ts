@@ -38,6 +38,7 @@ describe('portcullis CLI', () => {
     assert.deepEqual(phases, [
       'guard:request-guard',
       'proxy:forward',
+      'respond:security-headers',
       'respond:response-hygiene',
       'log:access-log',
     ]);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import type { Registry } from '../../src/core/registry.js';
-import ipRules from '../../src/plugins/guard/ip-rules/index.js';
 import { createDefaultRegistry } from '../../src/plugins/index.js';
 import {
   baseConfig,
@@ -15,7 +14,7 @@ import {
 } from '../helpers.js';
 
 function registry(): Registry {
-  return createDefaultRegistry().register(ipRules);
+  return createDefaultRegistry();
 }
 
 /** Calls `path` and asserts the 403 IP_DENIED problem, with the upstream never reached. */

@@ -135,7 +135,17 @@ describe('pipeline: order, per-route settings, monitor mode, fail closed', () =>
     const route = gw.gateway.plan.routes.find((r) => r.id === 'all');
     assert.deepEqual(
       route?.chain.stages.map((s) => s.plugin),
-      ['request-guard', 'high', 'alpha', 'zeta', 'late', 'forward', 'response-hygiene', 'access-log'],
+      [
+        'request-guard',
+        'high',
+        'alpha',
+        'zeta',
+        'late',
+        'forward',
+        'security-headers',
+        'response-hygiene',
+        'access-log',
+      ],
     );
   });
 });

@@ -56,7 +56,7 @@ const testPrincipal = definePlugin({
 });
 
 function registry(): Registry {
-  return createDefaultRegistry().register(securityHeaders).register(testPrincipal);
+  return createDefaultRegistry().register(testPrincipal);
 }
 
 describe('security-headers: through a real gateway', () => {

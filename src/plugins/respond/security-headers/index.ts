@@ -31,10 +31,6 @@ const hstsSchema = Type.Object(
   },
 );
 
-// Every inner key has a default, so none is required: the config file may give just one of them
-// (the core's withoutDefaults lifts `required` only at the top level of a plugin's settings).
-Reflect.deleteProperty(hstsSchema, 'required');
-
 export type HstsSettings = Static<typeof hstsSchema>;
 
 export const securityHeadersSchema = Type.Object(
