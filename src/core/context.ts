@@ -82,6 +82,14 @@ export class RequestContext {
   onClientGone: (() => void) | undefined;
   /** Response body bytes sent to the client. */
   bytesOut: number;
+  /**
+   * Headers a request-side stage wants on whatever response goes out (CORS, rate-limit fields):
+   * applied before the respond hooks, over the upstream's own values (lower-case names); null
+   * removes the upstream's value; "vary" is appended to, not replaced.
+   */
+  responseHeaders: Record<string, string | null> | undefined;
+  /** The router matched an OPTIONS CORS preflight to the route of the method it asks about. */
+  preflight: boolean;
   /** The listener's state (draining or not), shared by all its requests. */
   server: ServerState;
   /** The error that ended the request, if any. */
@@ -126,6 +134,8 @@ export class RequestContext {
     this.bodyLimit = Number.POSITIVE_INFINITY;
     this.bytesOut = 0;
     this.server = RUNNING;
+    this.responseHeaders = undefined;
+    this.preflight = false;
     this.expectContinue = false;
     this.onClientGone = undefined;
     this.error = undefined;

@@ -66,6 +66,13 @@ export const ERRORS = {
     meaning: 'The request carries an Expect header other than "100-continue".',
     fix: 'Remove the Expect header, or send "Expect: 100-continue".',
   },
+  CORS_REJECTED: {
+    status: 403,
+    title: 'Cross-origin request not allowed',
+    meaning:
+      "A CORS preflight asked for an origin, a method or request headers that the route's cors settings do not allow. Nothing was sent to the upstream.",
+    fix: "Call from an allowed origin with allowed methods and headers, or extend the route's cors settings.",
+  },
   IP_DENIED: {
     status: 403,
     title: 'Client address not allowed',

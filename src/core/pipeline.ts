@@ -36,6 +36,10 @@ function afterRouting(ctx: RequestContext): Promise<void> | undefined {
 }
 
 function runProxy(ctx: RequestContext): Promise<void> | undefined {
+  // A CORS preflight that no stage answered is not a request for the upstream.
+  if (ctx.preflight) {
+    throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: ctx.route?.methods.join(', ') ?? '' } });
+  }
   const proxy = ctx.route?.chain.proxy;
   if (proxy === undefined) throw new Error(`route ${ctx.route?.id} has no proxy stage`);
   return proxy.run(ctx) ?? undefined;
@@ -87,6 +91,18 @@ export function chainOf(ctx: RequestContext): Chain {
 export function runResponseHooks(ctx: RequestContext, head: ResponseHead): void {
   // While the gateway drains, every response that starts tells its client not to reuse the connection.
   if (ctx.server.draining) head.headers.connection = 'close';
+  const extra = ctx.responseHeaders;
+  if (extra !== undefined) {
+    for (const name in extra) {
+      const value = extra[name];
+      // null: the stage owns this header and the upstream's value must not pass.
+      if (value === null || value === undefined) delete head.headers[name];
+      // Vary lists what the answer depends on: add to the upstream's list, never replace it.
+      else if (name === 'vary' && head.headers.vary !== undefined)
+        head.headers.vary = `${String(head.headers.vary)}, ${value}`;
+      else head.headers[name] = value;
+    }
+  }
   const hooks = chainOf(ctx).respond;
   for (let i = 0; i < hooks.length; i++)
     (hooks[i] as (c: RequestContext, h: ResponseHead) => void)(ctx, head);

@@ -1,4 +1,5 @@
 import { Registry } from '../core/registry.js';
+import cors from './guard/cors/index.js';
 import ipRules from './guard/ip-rules/index.js';
 import requestGuard from './guard/request-guard/index.js';
 import accessLog from './log/access-log/index.js';
@@ -16,5 +17,6 @@ export function createDefaultRegistry(): Registry {
     .register(responseHygiene)
     .register(securityHeaders)
     .register(ipRules)
+    .register(cors)
     .register(accessLog);
 }

@@ -160,7 +160,16 @@ export default definePlugin({
             detail: 'A request target never carries a fragment ("#").',
           });
         ctx.host = hostOf(hostHeader);
-        const found = router.find(ctx.method as HTTPMethod, path, { host: ctx.host });
+        let found = router.find(ctx.method as HTTPMethod, path, { host: ctx.host });
+        if (found === null && ctx.method === 'OPTIONS') {
+          // A CORS preflight asks about another method: it belongs to the route of that method.
+          // Unless a stage of that route answers it, the pipeline refuses it (never proxied).
+          const asked = req.headers['access-control-request-method'];
+          if (typeof asked === 'string' && req.headers.origin !== undefined && asked !== 'OPTIONS') {
+            found = router.find(asked.toUpperCase() as HTTPMethod, path, { host: ctx.host });
+            if (found !== null) ctx.preflight = true;
+          }
+        }
         if (found === null) {
           const allowed = allowedMethods(path, ctx.host);
           if (allowed.length === 0) throw new GatewayError('ROUTE_NOT_FOUND');
