@@ -5,24 +5,31 @@ import { startDemoApi } from '../demo-api/server.js';
 
 /**
  * `npm start`: the demo API on 127.0.0.1:3001 (DEMO_API_PORT), then Portcullis on
- * examples/quickstart/portcullis.yaml (port 8080, or PORTCULLIS_PORT), then three curl commands.
+ * examples/quickstart/portcullis.yaml (port 8080, or PORTCULLIS_PORT; PORTCULLIS_CONFIG picks
+ * another file, e.g. the HTTPS variant), then three curl commands.
  */
-const config = fileURLToPath(new URL('../../../examples/quickstart/portcullis.yaml', import.meta.url));
+const config =
+  process.env.PORTCULLIS_CONFIG ??
+  fileURLToPath(new URL('../../../examples/quickstart/portcullis.yaml', import.meta.url));
 
 try {
   const demo = await startDemoApi(Number(process.env.DEMO_API_PORT ?? 3001));
   process.env.DEMO_API_URL = demo.url;
   const { listeners, gateway } = await startGateway(config);
   const url = (listeners[0] as { url: string }).url;
+  // Over HTTPS with the dev certificates, curl needs to trust the dev CA.
+  const curl = url.startsWith('https:')
+    ? `curl --cacert ${process.env.PORTCULLIS_CA ?? 'certs/ca.crt'} -i`
+    : 'curl -i';
   process.stderr.write(
     [
       '',
       `Portcullis is running on ${url}  (demo API on ${demo.url}, loopback only)`,
       '',
       'Try it:',
-      `  curl -i ${url}/api/hello                 # passes: 200 from the demo API`,
-      `  curl -i -X DELETE ${url}/api/orders/42   # rejected: 405 problem+json METHOD_NOT_ALLOWED`,
-      `  curl -i ${url}/admin                     # undeclared: 404 ROUTE_NOT_FOUND, never proxied`,
+      `  ${curl} ${url}/api/hello                 # passes: 200 from the demo API`,
+      `  ${curl} -X DELETE ${url}/api/orders/42   # rejected: 405 problem+json METHOD_NOT_ALLOWED`,
+      `  ${curl} ${url}/admin                     # undeclared: 404 ROUTE_NOT_FOUND, never proxied`,
       '',
       'Access log lines follow as JSON. Ctrl-C stops (in-flight requests finish first).',
       '',

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { StageInfo } from '../core/plan.js';
 import { createLogger } from '../observability/logger.js';
 import { createDefaultRegistry } from '../plugins/index.js';
+import { loadTls } from '../server/tls.js';
 
 function stageLine(s: StageInfo): string {
   const mode = s.mode === undefined ? '' : `  ${s.mode}`;
@@ -25,8 +26,12 @@ export async function checkCommand(file: string, out: NodeJS.WritableStream = pr
     lines.push('');
     lines.push('listeners:');
     config.listeners.forEach((l, i) => {
+      // The same certificate checks start does: a bad PEM fails check, not the deploy.
+      if (l.tls !== undefined) loadTls(l.tls, `listeners[${i}].tls`, loaded.file);
+      const scheme =
+        l.tls === undefined ? (l.plaintext === 'serve' ? 'http' : `http (${l.plaintext} to https)`) : 'https';
       lines.push(
-        `  ${l.name.padEnd(12)} http://${show(`listeners[${i}].host`, l.host)}:${show(`listeners[${i}].port`, String(l.port))}`,
+        `  ${l.name.padEnd(12)} ${scheme.startsWith('http (') ? 'http' : scheme}://${show(`listeners[${i}].host`, l.host)}:${show(`listeners[${i}].port`, String(l.port))}${scheme.startsWith('http (') ? `  ${scheme.slice(5)}` : ''}`,
       );
     });
     lines.push('');

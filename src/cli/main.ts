@@ -56,6 +56,20 @@ program
     await checkCommand(opts.config ?? defaultConfig());
   });
 
+program
+  .command('certs')
+  .description('certificate helpers')
+  .command('dev')
+  .description(
+    'write a development CA, a localhost server certificate and mTLS client certificates (no network)',
+  )
+  .option('-o, --out <dir>', 'output directory', 'certs')
+  .action(async (opts: { out: string }) => {
+    // Loaded only here: the X.509 library stays out of `start`.
+    const { certsDevCommand } = await import('./certs.js');
+    await certsDevCommand(opts.out);
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -1,6 +1,13 @@
 import type { TObject, TSchema } from '@sinclair/typebox';
 import type { Registry } from '../core/registry.js';
-import { ConfigSchema, ListenerSchema, pluginSchema, RouteSchema, UpstreamSchema } from './schema.js';
+import {
+  ConfigSchema,
+  ListenerSchema,
+  pluginSchema,
+  RouteSchema,
+  TlsSchema,
+  UpstreamSchema,
+} from './schema.js';
 
 /**
  * Markdown reference tables rendered from the same schemas the loader validates against, so
@@ -39,6 +46,8 @@ export function renderConfigReference(): string {
     settingsTable(top),
     '### `listeners[]`',
     settingsTable(ListenerSchema),
+    '### `listeners[].tls`',
+    settingsTable(TlsSchema),
     '### `upstreams.<name>`',
     settingsTable(UpstreamSchema),
     '### `routes[]`',

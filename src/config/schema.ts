@@ -10,6 +10,44 @@ const NAME = '^[a-z0-9][a-z0-9_-]*$';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
+const PemFile = (what: string) =>
+  Type.String({ minLength: 1, description: `Path to the PEM ${what} (relative to the working directory).` });
+
+export const TlsSchema = Type.Object(
+  {
+    cert: PemFile('certificate chain (leaf first)'),
+    key: PemFile('private key'),
+    sni: Type.Array(
+      Type.Object(
+        {
+          hostname: Type.String({
+            pattern: '^(\\*\\.)?[A-Za-z0-9.-]+$',
+            description: 'Host name (or *.domain) this certificate answers for.',
+          }),
+          cert: PemFile('certificate chain'),
+          key: PemFile('private key'),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        description: 'Extra certificates chosen by SNI; the default cert/key answer any other name.',
+        default: [],
+      },
+    ),
+    minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+      description: 'Oldest protocol accepted. TLS 1.0 and 1.1 are never offered.',
+      default: 'TLSv1.2',
+    }),
+    ticketKeyRotationMinutes: Type.Integer({
+      minimum: 1,
+      description:
+        'Session ticket keys are replaced this often (random, in memory), so a stolen key opens little.',
+      default: 720,
+    }),
+  },
+  { additionalProperties: false, description: 'Terminate TLS on this listener (HTTPS).' },
+);
+
 export const ListenerSchema = Type.Object(
   {
     name: Type.String({
@@ -64,6 +102,18 @@ export const ListenerSchema = Type.Object(
       minimum: 0,
       description: 'Idle time before a keep-alive connection is closed.',
       default: 5000,
+    }),
+    tls: Type.Optional(TlsSchema),
+    plaintext: Type.Union([Type.Literal('serve'), Type.Literal('redirect'), Type.Literal('refuse')], {
+      description:
+        'For a listener without tls: "serve" proxies as usual; "redirect" answers every request 308 to https:// on redirectPort; "refuse" answers 403 HTTPS_REQUIRED.',
+      default: 'serve',
+    }),
+    redirectPort: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      description: 'HTTPS port that "plaintext: redirect" sends clients to (omitted from the URL when 443).',
+      default: 443,
     }),
   },
   { additionalProperties: false },
@@ -208,6 +258,7 @@ export const ConfigSchema = Type.Object(
 );
 
 export type ListenerConfig = Static<typeof ListenerSchema>;
+export type TlsConfig = Static<typeof TlsSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type GatewayConfig = Static<typeof ConfigSchema>;

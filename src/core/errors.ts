@@ -73,6 +73,13 @@ export const ERRORS = {
       "A CORS preflight asked for an origin, a method or request headers that the route's cors settings do not allow. Nothing was sent to the upstream.",
     fix: "Call from an allowed origin with allowed methods and headers, or extend the route's cors settings.",
   },
+  HTTPS_REQUIRED: {
+    status: 403,
+    title: 'HTTPS required',
+    meaning:
+      'This plain-HTTP listener only redirects or refuses (plaintext: refuse, or a Host header that cannot be redirected to).',
+    fix: 'Call the API over https://.',
+  },
   IP_DENIED: {
     status: 403,
     title: 'Client address not allowed',

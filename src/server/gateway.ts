@@ -1,18 +1,22 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
+import { unwatchFile, watchFile } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { compilePlan } from '../config/compile.js';
+import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
 import { RequestContext, type ServerState } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
-import { chainOf, runRequest, sendError } from '../core/pipeline.js';
+import { chainOf, reply, runRequest, sendError } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
 import { createDefaultRegistry } from '../plugins/index.js';
+import { loadTls, sniContext } from './tls.js';
 import { plainIp, TrustedProxies } from './trust.js';
 
 export interface GatewayOptions {
@@ -30,7 +34,10 @@ export interface BoundListener {
 interface Listener {
   readonly config: ListenerConfig;
   readonly server: Server;
+  readonly scheme: 'http' | 'https';
   connections: number;
+  /** Stops certificate watching and ticket-key rotation. */
+  stop(): void;
 }
 
 const NOBODY = new TrustedProxies([]);
@@ -64,6 +71,28 @@ export function traceparentFor(incoming: string | string[] | undefined): string 
   }
   const ids = randomHex24();
   return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+}
+
+const SAFE_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
+/** A plain-HTTP listener in "redirect" or "refuse" mode: nothing is routed or proxied. */
+function plaintextAnswer(ctx: RequestContext, config: ListenerConfig, logger: Logger): void {
+  const host = ctx.req.headers.host;
+  if (config.plaintext === 'refuse' || host === undefined || !SAFE_HOST.test(host)) {
+    sendError(ctx, new GatewayError('HTTPS_REQUIRED'), logger);
+    return;
+  }
+  const end = host.charCodeAt(0) === 91 ? host.indexOf(']') + 1 : host.indexOf(':');
+  const name = end > 0 ? host.slice(0, end) : host;
+  const port = config.redirectPort === 443 ? '' : `:${config.redirectPort}`;
+  // 308 keeps the method and body (RFC 9110 §15.4.9); the path is sent back as the client gave it.
+  ctx.res.shouldKeepAlive = false;
+  reply(
+    ctx,
+    308,
+    { location: `https://${name}${port}${ctx.req.url ?? '/'}`, 'cache-control': 'no-store' },
+    '',
+  );
 }
 
 /** Parser and socket errors → the problem code the client gets on the raw socket. */
@@ -165,7 +194,7 @@ export class Gateway {
   async listen(): Promise<BoundListener[]> {
     const bound: BoundListener[] = [];
     for (const config of this.#loaded.config.listeners) {
-      const listener = this.#createListener(config);
+      const listener = this.#createListener(config, this.#listeners.length);
       this.#listeners.push(listener);
       await new Promise<void>((resolve, reject) => {
         listener.server.once('error', reject);
@@ -176,13 +205,13 @@ export class Gateway {
       });
       const port = (listener.server.address() as AddressInfo).port;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      bound.push({ name: config.name, port, url: `http://${host}:${port}` });
+      bound.push({ name: config.name, port, url: `${listener.scheme}://${host}:${port}` });
     }
     return bound;
   }
 
-  #createListener(config: ListenerConfig): Listener {
-    const server = createServer({
+  #createListener(config: ListenerConfig, index: number): Listener {
+    const httpOptions = {
       maxHeaderSize: config.maxHeaderBytes,
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
@@ -190,9 +219,56 @@ export class Gateway {
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
       requireHostHeader: false,
       joinDuplicateHeaders: false,
-    });
-    const listener: Listener = { config, server, connections: 0 };
+    };
     const logger = this.#logger;
+    let server: Server;
+    let stop = (): void => undefined;
+    if (config.tls === undefined) {
+      server = createServer(httpOptions);
+    } else {
+      const tlsConfig = config.tls;
+      const path = `listeners[${index}].tls`;
+      let material = loadTls(tlsConfig, path, this.#loaded.file);
+      const https = createHttpsServer({
+        ...httpOptions,
+        ...material.options,
+        ALPNProtocols: ['http/1.1'],
+        SNICallback: (servername, cb) => cb(null, sniContext(material.sni, servername)),
+      });
+      server = https;
+      // Session ticket keys live in memory only and are replaced on a timer.
+      const rotate = setInterval(
+        () => https.setTicketKeys(randomBytes(48)),
+        tlsConfig.ticketKeyRotationMinutes * 60_000,
+      );
+      rotate.unref();
+      // Certificates renewed on disk are picked up without a restart or a dropped connection.
+      const onChange = (): void => {
+        try {
+          material = loadTls(tlsConfig, path, this.#loaded.file);
+          https.setSecureContext(material.options);
+          logger.info({ listener: config.name }, 'TLS certificates reloaded');
+        } catch (err) {
+          logger.error(
+            { listener: config.name, reason: err instanceof ConfigError ? err.issues : 'unreadable' },
+            'TLS certificate reload failed; keeping the current ones',
+          );
+        }
+      };
+      const watched = [...material.files];
+      for (const f of watched) watchFile(f, { interval: 1000, persistent: false }, onChange);
+      stop = () => {
+        clearInterval(rotate);
+        for (const f of watched) unwatchFile(f, onChange);
+      };
+    }
+    const listener: Listener = {
+      config,
+      server,
+      scheme: config.tls === undefined ? 'http' : 'https',
+      connections: 0,
+      stop,
+    };
 
     server.on('connection', (socket: Socket) => {
       listener.connections++;
@@ -200,6 +276,11 @@ export class Gateway {
         listener.connections--;
       });
       if (listener.connections > config.maxConnections) {
+        // Before a TLS handshake there is nobody to read an HTTP answer: just close.
+        if (listener.scheme === 'https') {
+          socket.destroy();
+          return;
+        }
         socket.end(rawProblemResponse('CONNECTION_LIMIT', randomUUID(), this.#plan.problemTypeBase));
         socket.destroySoon();
         return;
@@ -305,7 +386,7 @@ export class Gateway {
       req,
       res,
       listener.config.name,
-      'http',
+      listener.scheme,
       peer,
       trusted,
       startedAt,
@@ -324,6 +405,10 @@ export class Gateway {
     const pipelined = (inFlightOn.get(socket) ?? 0) + 1;
     inFlightOn.set(socket, pipelined);
     res.once('close', () => this.#finished(ctx, socket));
+    if (listener.scheme === 'http' && listener.config.plaintext !== 'serve') {
+      plaintextAnswer(ctx, listener.config, this.#logger);
+      return;
+    }
     if (pipelined > listener.config.maxPipelinedRequests) {
       // Node parses and emits every pipelined request at once; past the cap, refuse and close.
       res.shouldKeepAlive = false;
@@ -369,6 +454,7 @@ export class Gateway {
   async close(graceMs: number = this.#loaded.config.shutdown.graceMs): Promise<{ cut: number }> {
     this.#draining = true;
     this.#server.draining = true;
+    for (const l of this.#listeners) l.stop();
     const closed = this.#listeners.map(
       (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
     );

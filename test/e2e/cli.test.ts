@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -84,6 +84,27 @@ describe('portcullis CLI', () => {
     const r = await run([CLI, 'check', '--config', join(dir, 'nope.yaml')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /nope\.yaml: file not found\n\s+hint:/);
+  });
+
+  it('certs dev writes a CA, a server and client certificates, and check accepts a TLS listener using them', async () => {
+    const out = join(dir, 'dev-certs');
+    const r = await run([CLI, 'certs', 'dev', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
+    const cfg = file(
+      'tls.yaml',
+      `listeners:\n  - name: tls\n    port: 0\n    tls:\n      cert: ${join(out, 'server.crt')}\n      key: ${join(out, 'server.key')}\nupstreams:\n  api:\n    url: http://127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n`,
+    );
+    const c = await run([CLI, 'check', '--config', cfg]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /tls\s+https:\/\/127\.0\.0\.1:0/);
+    const bad = file('tls-bad.yaml', readFileSync(cfg, 'utf8').replace('server.key', 'client.key'));
+    const b = await run([CLI, 'check', '--config', bad]);
+    assert.equal(b.code, 2);
+    assert.match(
+      b.stderr,
+      /listeners\[0\]\.tls: the certificate or key is not valid PEM, or they do not match/,
+    );
   });
 
   it('an unknown command exits 2', async () => {

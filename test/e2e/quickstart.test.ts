@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { problemOf } from '../helpers.js';
-import { startUntil } from './process.js';
+import { CLI, ROOT, run, startUntil } from './process.js';
 
 const START = fileURLToPath(new URL('../../examples/quickstart/start.js', import.meta.url));
 
@@ -36,6 +40,38 @@ it('the quick start runs the demo API behind the gateway and its three curl comm
     const masked = await fetch(`${url}/api/boom`);
     assert.equal(masked.status, 500);
     assert.doesNotMatch(await masked.text(), /hunter2|db\.js/);
+  } finally {
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exited, 0);
+  }
+});
+
+it('the quick start runs over HTTPS with the dev certificates (HSTS on, curl hint with the dev CA)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-qs-tls-'));
+  const made = await run([CLI, 'certs', 'dev', '--out', dir]);
+  assert.equal(made.code, 0, made.stderr);
+  const { running, match } = await startUntil([START], /Portcullis is running on (https:\/\/[\d.:]+)/, {
+    PORTCULLIS_PORT: '0',
+    DEMO_API_PORT: '0',
+    PORTCULLIS_CONFIG: join(ROOT, 'examples/quickstart/portcullis-https.yaml'),
+    PORTCULLIS_TLS_DIR: dir,
+    PORTCULLIS_CA: join(dir, 'ca.crt'),
+  });
+  try {
+    assert.match(running.stderr(), /curl --cacert .*ca\.crt -i https:/);
+    const url = `${match[1] as string}/api/hello`;
+    const answer = await new Promise<{ status: number; hsts: unknown }>((resolve, reject) => {
+      const req = httpsRequest(url, { ca: readFileSync(join(dir, 'ca.crt')) }, (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, hsts: res.headers['strict-transport-security'] }),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.hsts, 'max-age=31536000; includeSubDomains');
   } finally {
     running.child.kill('SIGTERM');
     assert.equal(await running.exited, 0);
