@@ -24,6 +24,13 @@ export async function startGateway(
   const logger = createLogger(loaded.config.log.level);
   const gateway = await Gateway.create({ loaded, logger, registry });
   const listeners = await gateway.listen();
+  for (const [name, u] of Object.entries(loaded.config.upstreams)) {
+    if (u.tls.insecureSkipVerify && u.url.startsWith('https:')) {
+      process.stderr.write(
+        `portcullis: WARNING: certificate verification is OFF for upstream "${name}" (tls.insecureSkipVerify)\n`,
+      );
+    }
+  }
   if (options.handleSignals !== false) {
     let stopping = false;
     const stop = (signal: string): void => {

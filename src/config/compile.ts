@@ -158,8 +158,20 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   if (issues.length) throw new ConfigError(issues);
 
   const upstreams = new Map<string, Upstream>();
-  for (const [name, settings] of Object.entries(config.upstreams))
-    upstreams.set(name, createUpstream(name, settings));
+  try {
+    for (const [name, settings] of Object.entries(config.upstreams)) {
+      upstreams.set(name, createUpstream(name, settings, file));
+      if (settings.tls.insecureSkipVerify && settings.url.startsWith('https:')) {
+        logger.warn(
+          { upstream: name },
+          'INSECURE: upstream certificate verification is OFF (upstreams.*.tls.insecureSkipVerify); anyone on the path can read and change this traffic',
+        );
+      }
+    }
+  } catch (err) {
+    await Promise.allSettled([...upstreams.values()].map((u) => u.pool.destroy()));
+    throw err;
+  }
 
   // Routes exist before their chains so global plugins (the router) can hold them.
   const routes: (RouteInfo & { chain: Chain })[] = config.routes.map((r) => ({

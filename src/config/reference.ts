@@ -50,6 +50,8 @@ export function renderConfigReference(): string {
     settingsTable(TlsSchema),
     '### `upstreams.<name>`',
     settingsTable(UpstreamSchema),
+    '### `upstreams.<name>.tls`',
+    settingsTable(UpstreamSchema.properties.tls as TObject, 'tls.'),
     '### `routes[]`',
     settingsTable(RouteSchema),
     '### `errors`',

@@ -166,6 +166,35 @@ export const UpstreamSchema = Type.Object(
       description: "Send the client's Host to the upstream instead of the upstream's own.",
       default: false,
     }),
+    tls: Type.Object(
+      {
+        ca: Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            "PEM CA bundles that may sign the upstream's certificate; empty means the system's trusted CAs.",
+          default: [],
+        }),
+        servername: Type.String({
+          description:
+            'SNI name sent to the upstream and checked against its certificate; empty means the URL host.',
+          default: '',
+        }),
+        cert: Type.String({
+          description: 'Client certificate (PEM) presented to the upstream (mTLS); empty for none.',
+          default: '',
+        }),
+        key: Type.String({ description: 'Private key (PEM) of that client certificate.', default: '' }),
+        insecureSkipVerify: Type.Boolean({
+          description:
+            "Do NOT verify the upstream's certificate. For a lab only: anyone on the path can then read and change the traffic. Logged loudly at start.",
+          default: false,
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'TLS towards an https:// upstream. Certificates are verified by default.',
+      },
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
+import { ConfigError } from '../config/errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
 
 /** A named upstream: its keep-alive pool and what forwarding needs to know, prepared once. */
@@ -13,9 +16,48 @@ export interface Upstream {
   readonly pool: Pool;
 }
 
-export function createUpstream(name: string, settings: UpstreamConfig): Upstream {
+/** TLS options for undici's connector, read once; files that cannot be read are config errors. */
+function connectOptions(
+  name: string,
+  settings: UpstreamConfig,
+  url: URL,
+  file: string | undefined,
+): ConnectionOptions | undefined {
+  if (url.protocol !== 'https:') return undefined;
+  const tls = settings.tls;
+  const path = `upstreams.${name}.tls`;
+  const read = (f: string, key: string): string => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new ConfigError([
+        {
+          file,
+          path: `${path}.${key}`,
+          reason: `cannot read ${f} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        },
+      ]);
+    }
+  };
+  if ((tls.cert === '') !== (tls.key === '')) {
+    throw new ConfigError([
+      { file, path, reason: 'cert and key go together', hint: 'give both, or neither' },
+    ]);
+  }
+  return {
+    rejectUnauthorized: !tls.insecureSkipVerify,
+    minVersion: 'TLSv1.2',
+    ...(tls.ca.length ? { ca: tls.ca.map((f, i) => read(f, `ca[${i}]`)) } : {}),
+    ...(tls.servername ? { servername: tls.servername } : {}),
+    ...(tls.cert ? { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') } : {}),
+  };
+}
+
+export function createUpstream(name: string, settings: UpstreamConfig, file?: string): Upstream {
   const url = new URL(settings.url);
+  const tls = connectOptions(name, settings, url, file);
   const pool = new Pool(url.origin, {
+    ...(tls ? { connect: tls } : {}),
     connections: settings.connections,
     pipelining: settings.pipelining,
     keepAliveTimeout: settings.keepAliveTimeoutMs,
