@@ -48,6 +48,8 @@ export function renderConfigReference(): string {
     settingsTable(ListenerSchema),
     '### `listeners[].tls`',
     settingsTable(TlsSchema),
+    '### `listeners[].tls.clientCertificates`',
+    settingsTable(TlsSchema.properties.clientCertificates as TObject, 'clientCertificates.'),
     '### `upstreams.<name>`',
     settingsTable(UpstreamSchema),
     '### `upstreams.<name>.tls`',

@@ -38,6 +38,28 @@ export const TlsSchema = Type.Object(
       description: 'Oldest protocol accepted. TLS 1.0 and 1.1 are never offered.',
       default: 'TLSv1.2',
     }),
+    clientCertificates: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')], {
+          description:
+            'off: no client certificates. required: the handshake fails without a certificate that verifies against ca (and is not in crl). optional: a certificate is asked for and verified, but the connection stays up without one; routes that need it use the client-certificate plugin.',
+          default: 'off',
+        }),
+        ca: Type.Array(Type.String({ minLength: 1 }), {
+          description: 'PEM CA bundles that may sign client certificates.',
+          default: [],
+        }),
+        crl: Type.Array(Type.String({ minLength: 1 }), {
+          description: 'PEM CRL files; a revoked certificate fails verification.',
+          default: [],
+        }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Mutual TLS: client certificates on this listener.',
+      },
+    ),
     ticketKeyRotationMinutes: Type.Integer({
       minimum: 1,
       description:

@@ -22,6 +22,25 @@ export interface ServerState {
 
 const RUNNING: ServerState = Object.freeze({ draining: false });
 
+/** The TLS client certificate of the connection (mTLS), as later stages see it. */
+export interface ClientCertificate {
+  /** Subject common name ("" if none). */
+  readonly subject: string;
+  /** Issuer common name. */
+  readonly issuer: string;
+  /** subjectAltName entries, e.g. "DNS:svc.example", "URI:spiffe://…", "IP Address:10.0.0.1". */
+  readonly sans: readonly string[];
+  /** SHA-256 fingerprint, colon-separated hex. */
+  readonly fingerprint256: string;
+  readonly serialNumber: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+  /** Verified against the listener's CAs and CRLs. */
+  readonly verified: boolean;
+  /** OpenSSL's reason when not verified (e.g. CERT_HAS_EXPIRED). */
+  readonly error: string | undefined;
+}
+
 /** A decision a stage in monitor mode would have taken, logged instead of enforced. */
 export interface MonitoredDecision {
   readonly plugin: string;
@@ -90,6 +109,8 @@ export class RequestContext {
   responseHeaders: Record<string, string | null> | undefined;
   /** The router matched an OPTIONS CORS preflight to the route of the method it asks about. */
   preflight: boolean;
+  /** The connection's client certificate, when the listener asks for one and one was sent. */
+  clientCertificate: ClientCertificate | undefined;
   /** The listener's state (draining or not), shared by all its requests. */
   server: ServerState;
   /** The error that ended the request, if any. */
@@ -136,6 +157,7 @@ export class RequestContext {
     this.server = RUNNING;
     this.responseHeaders = undefined;
     this.preflight = false;
+    this.clientCertificate = undefined;
     this.expectContinue = false;
     this.onClientGone = undefined;
     this.error = undefined;

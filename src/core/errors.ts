@@ -66,6 +66,19 @@ export const ERRORS = {
     meaning: 'The request carries an Expect header other than "100-continue".',
     fix: 'Remove the Expect header, or send "Expect: 100-continue".',
   },
+  CLIENT_CERT_REQUIRED: {
+    status: 401,
+    title: 'Client certificate required',
+    meaning: 'The route needs a client certificate (mTLS) and the connection presented none.',
+    fix: 'Connect with a client certificate issued by a CA the listener trusts (listeners[].tls.clientCertificates.ca).',
+  },
+  CLIENT_CERT_INVALID: {
+    status: 403,
+    title: 'Client certificate not accepted',
+    meaning:
+      'The connection presented a client certificate that did not verify: unknown issuer, expired, not yet valid, or revoked.',
+    fix: 'Use a valid, unrevoked certificate from a CA the listener trusts.',
+  },
   CORS_REJECTED: {
     status: 403,
     title: 'Cross-origin request not allowed',

@@ -1,4 +1,5 @@
 import { Registry } from '../core/registry.js';
+import clientCertificate from './guard/client-certificate/index.js';
 import cors from './guard/cors/index.js';
 import ipRules from './guard/ip-rules/index.js';
 import requestGuard from './guard/request-guard/index.js';
@@ -18,5 +19,6 @@ export function createDefaultRegistry(): Registry {
     .register(securityHeaders)
     .register(ipRules)
     .register(cors)
+    .register(clientCertificate)
     .register(accessLog);
 }

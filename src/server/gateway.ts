@@ -3,12 +3,13 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { compilePlan } from '../config/compile.js';
 import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
-import { RequestContext, type ServerState } from '../core/context.js';
+import { type ClientCertificate, RequestContext, type ServerState } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
 import { chainOf, reply, runRequest, sendError } from '../core/pipeline.js';
@@ -35,6 +36,8 @@ interface Listener {
   readonly config: ListenerConfig;
   readonly server: Server;
   readonly scheme: 'http' | 'https';
+  /** The listener asks for client certificates. */
+  readonly mtls: boolean;
   connections: number;
   /** Stops certificate watching and ticket-key rotation. */
   stop(): void;
@@ -93,6 +96,32 @@ function plaintextAnswer(ctx: RequestContext, config: ListenerConfig, logger: Lo
     { location: `https://${name}${port}${ctx.req.url ?? '/'}`, 'cache-control': 'no-store' },
     '',
   );
+}
+
+/** The certificate is the same for the whole TLS session: read it once per connection. */
+const certificates = new WeakMap<TLSSocket, ClientCertificate | null>();
+
+function clientCertificateOf(socket: TLSSocket): ClientCertificate | undefined {
+  let known = certificates.get(socket);
+  if (known === undefined) {
+    const peer = socket.getPeerCertificate();
+    known =
+      peer === null || peer.fingerprint256 === undefined
+        ? null
+        : {
+            subject: typeof peer.subject?.CN === 'string' ? peer.subject.CN : '',
+            issuer: typeof peer.issuer?.CN === 'string' ? peer.issuer.CN : '',
+            sans: peer.subjectaltname ? peer.subjectaltname.split(', ') : [],
+            fingerprint256: peer.fingerprint256,
+            serialNumber: peer.serialNumber,
+            validFrom: peer.valid_from,
+            validTo: peer.valid_to,
+            verified: socket.authorized,
+            error: socket.authorized ? undefined : String(socket.authorizationError ?? 'UNVERIFIED'),
+          };
+    certificates.set(socket, known);
+  }
+  return known ?? undefined;
 }
 
 /** Parser and socket errors → the problem code the client gets on the raw socket. */
@@ -233,6 +262,8 @@ export class Gateway {
         ...httpOptions,
         ...material.options,
         ALPNProtocols: ['http/1.1'],
+        requestCert: tlsConfig.clientCertificates.mode !== 'off',
+        rejectUnauthorized: tlsConfig.clientCertificates.mode === 'required',
         SNICallback: (servername, cb) => cb(null, sniContext(material.sni, servername)),
       });
       server = https;
@@ -266,6 +297,7 @@ export class Gateway {
       config,
       server,
       scheme: config.tls === undefined ? 'http' : 'https',
+      mtls: config.tls !== undefined && config.tls.clientCertificates.mode !== 'off',
       connections: 0,
       stop,
     };
@@ -398,6 +430,7 @@ export class Gateway {
     ctx.traceparent = traceparentFor(req.headers.traceparent);
     ctx.expectContinue = expectContinue;
     ctx.server = this.#server;
+    if (listener.mtls) ctx.clientCertificate = clientCertificateOf(req.socket as TLSSocket);
     this.#inFlight++;
     this.#perPlan.set(plan, (this.#perPlan.get(plan) ?? 0) + 1);
     if (this.#draining) res.shouldKeepAlive = false;

@@ -40,12 +40,19 @@ function read(file: string, path: string, configFile: string | undefined): strin
   }
 }
 
+interface ClientCa {
+  ca?: string[];
+  crl?: string[];
+}
+
 function contextOptions(
   cert: string,
   key: string,
   minVersion: TlsConfig['minVersion'],
+  client: ClientCa,
 ): SecureContextOptions {
   return {
+    ...client,
     cert,
     key,
     minVersion,
@@ -74,10 +81,29 @@ function build(options: SecureContextOptions, path: string, configFile: string |
 /** Reads and checks the listener's certificates; a problem is a ConfigError naming the config path. */
 export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsMaterial {
   const files = [tls.cert, tls.key];
+  const mtls = tls.clientCertificates;
+  const client: ClientCa = {};
+  if (mtls.mode !== 'off') {
+    if (mtls.ca.length === 0) {
+      throw new ConfigError([
+        {
+          file: configFile,
+          path: `${path}.clientCertificates.ca`,
+          reason: `mode "${mtls.mode}" needs at least one CA bundle`,
+          hint: 'list the CA that signs your clients',
+        },
+      ]);
+    }
+    files.push(...mtls.ca, ...mtls.crl);
+    client.ca = mtls.ca.map((f, i) => read(f, `${path}.clientCertificates.ca[${i}]`, configFile));
+    if (mtls.crl.length)
+      client.crl = mtls.crl.map((f, i) => read(f, `${path}.clientCertificates.crl[${i}]`, configFile));
+  }
   const options = contextOptions(
     read(tls.cert, `${path}.cert`, configFile),
     read(tls.key, `${path}.key`, configFile),
     tls.minVersion,
+    client,
   );
   build(options, path, configFile);
   const sni = new Map<string, SecureContext>();
@@ -88,6 +114,7 @@ export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsM
       read(entry.cert, `${p}.cert`, configFile),
       read(entry.key, `${p}.key`, configFile),
       tls.minVersion,
+      client,
     );
     sni.set(entry.hostname.toLowerCase(), build(o, p, configFile));
   });

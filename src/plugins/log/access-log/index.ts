@@ -121,6 +121,7 @@ export default definePlugin({
             bytesOut: ctx.bytesOut,
             clientIp: ctx.clientIp,
             principal: ctx.principal?.id,
+            clientCert: ctx.clientCertificate?.fingerprint256,
             monitored: ctx.monitored,
             headers,
             msg: 'request',
