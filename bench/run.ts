@@ -1,11 +1,14 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { createServer, connect as netConnect } from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { createDevCertificates, writeDevCertificates } from '../src/server/dev-certs.js';
 import { LOOPBACK, type ReadyMessage } from './child.js';
 
 /**
@@ -17,9 +20,19 @@ import { LOOPBACK, type ReadyMessage } from './child.js';
  *   portcullis  the CLI on examples/quickstart/portcullis.yaml GET /api/hello → /hello
  *   fastify     fastify + @fastify/reply-from (the peer)     GET /api/hello → /hello
  *
+ * Opt-in (named in BENCH_TARGETS), HTTPS with keep-alive, both with the same dev certificate
+ * (ECDSA P-256, from src/server/dev-certs.ts, written to a temp dir):
+ *
+ *   portcullis-tls  the CLI on examples/quickstart/portcullis-https.yaml  GET /api/hello → /hello
+ *   nginx-tls       /usr/sbin/nginx terminating TLS, proxy_pass to the   GET /api/hello → /hello
+ *                   upstream with keep-alive (skipped, with the reason, where nginx is missing)
+ *
+ * For each TLS target the parent also measures the new-handshake rate: BENCH_HANDSHAKE_WORKERS (50)
+ * loops doing tls.connect → secureConnect → destroy, no session reuse, for BENCH_HANDSHAKE_SECONDS (5).
+ *
  * Settings (environment): BENCH_DURATION (s, measured run, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2; the table
- * shows the median), BENCH_TARGETS (comma list, default all), BENCH_CPU_PROF (a directory: every
+ * shows the median), BENCH_TARGETS (comma list, default the four plain-HTTP ones), BENCH_CPU_PROF (a directory: every
  * child runs with --cpu-prof into <dir>/<target>), BENCH_STRICT=1 (exit 1 when a target ratio misses),
  * BENCH_PORTCULLIS_CONFIG (another config for the Portcullis target; it must route GET /api/hello
  * to /hello on ${env:DEMO_API_URL} and listen on ${env:PORTCULLIS_PORT}).
@@ -35,20 +48,24 @@ const RESULTS_FILE = join(root, 'dist', 'bench-results.json');
 const QUICKSTART = resolve(
   process.env.BENCH_PORTCULLIS_CONFIG || join(root, 'examples', 'quickstart', 'portcullis.yaml'),
 );
+const HTTPS_CONFIG = join(root, 'examples', 'quickstart', 'portcullis-https.yaml');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+const NGINX = process.env.BENCH_NGINX || '/usr/sbin/nginx';
 
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 
-type TargetKey = 'direct' | 'bare' | 'portcullis' | 'fastify';
+type TargetKey = 'direct' | 'bare' | 'portcullis' | 'fastify' | 'portcullis-tls' | 'nginx-tls';
 
 interface Target {
   readonly key: TargetKey;
   readonly label: string;
   readonly path: string;
   readonly url: string;
-  /** The process serving the URL (for direct: the upstream). */
+  /** The process serving the URL (for direct: the upstream; for nginx: its one worker). */
   readonly pid: number;
+  /** For HTTPS targets: where to open TLS connections for the handshake rate. */
+  readonly tls?: { readonly port: number };
 }
 
 interface Settings {
@@ -60,6 +77,8 @@ interface Settings {
   readonly targets: readonly TargetKey[];
   readonly cpuProfDir: string | undefined;
   readonly strict: boolean;
+  readonly handshakeSeconds: number;
+  readonly handshakeWorkers: number;
 }
 
 interface RunFigures {
@@ -94,6 +113,7 @@ interface Summary {
   readonly cpuPercent: number | undefined;
   readonly vsDirect: number | undefined;
   readonly runs: readonly RunFigures[];
+  readonly handshakes?: HandshakeFigures;
 }
 
 interface Goal {
@@ -106,6 +126,12 @@ interface Goal {
 const GOALS: readonly Goal[] = [
   { name: 'Portcullis / bare proxy', numerator: 'portcullis', denominator: 'bare', target: 0.9 },
   { name: 'Portcullis / fastify peer', numerator: 'portcullis', denominator: 'fastify', target: 1.5 },
+  { name: 'Portcullis HTTPS / HTTP', numerator: 'portcullis-tls', denominator: 'portcullis', target: 0.85 },
+];
+
+/** Ratios printed for information, without a target. */
+const COMPARISONS: readonly Omit<Goal, 'target'>[] = [
+  { name: 'Portcullis HTTPS / nginx', numerator: 'portcullis-tls', denominator: 'nginx-tls' },
 ];
 
 const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
@@ -113,7 +139,12 @@ const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
   { key: 'bare', label: 'bare node:http + undici', path: '/api/hello' },
   { key: 'portcullis', label: 'portcullis (quickstart)', path: '/api/hello' },
   { key: 'fastify', label: 'fastify + reply-from', path: '/api/hello' },
+  { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello' },
+  { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello' },
 ];
+
+/** What runs when BENCH_TARGETS is not set (the TLS targets are opt-in). */
+const DEFAULT_TARGETS: readonly TargetKey[] = ['direct', 'bare', 'portcullis', 'fastify'];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -127,7 +158,7 @@ function intFromEnv(name: string, fallback: number, min: number, max: number): n
 function readSettings(): Settings {
   const known = new Set<string>(ALL_TARGETS.map((t) => t.key));
   const raw = process.env.BENCH_TARGETS;
-  const targets = (raw ? raw.split(',').map((s) => s.trim()) : [...known]).filter(Boolean);
+  const targets = (raw ? raw.split(',').map((s) => s.trim()) : [...DEFAULT_TARGETS]).filter(Boolean);
   for (const t of targets) if (!known.has(t)) throw new Error(`BENCH_TARGETS: unknown target "${t}"`);
   return {
     duration: intFromEnv('BENCH_DURATION', 10, 1, 600),
@@ -138,6 +169,8 @@ function readSettings(): Settings {
     targets: targets as TargetKey[],
     cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
     strict: process.env.BENCH_STRICT === '1',
+    handshakeSeconds: intFromEnv('BENCH_HANDSHAKE_SECONDS', 5, 0, 120),
+    handshakeWorkers: intFromEnv('BENCH_HANDSHAKE_WORKERS', 50, 1, 1000),
   };
 }
 
@@ -172,8 +205,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
+/** Temp dirs and the like, removed after the children are stopped. */
+const cleanups: (() => void)[] = [];
+
 async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stopChild));
+  for (const cleanup of cleanups.splice(0)) {
+    try {
+      cleanup();
+    } catch {}
+  }
 }
 
 process.on('exit', () => {
@@ -247,12 +288,20 @@ async function freePort(): Promise<number> {
  * from the environment. Its stdout (the access log) goes to /dev/null; stderr is read for the
  * "listener … on URL" line, then passed through.
  */
-async function startPortcullis(upstreamUrl: string, cpuProfDir: string | undefined): Promise<Started> {
+async function startPortcullis(
+  upstreamUrl: string,
+  cpuProfDir: string | undefined,
+  tlsDir?: string,
+): Promise<Started> {
   const port = await freePort();
+  const name = tlsDir === undefined ? 'portcullis' : 'portcullis-tls';
+  const config = tlsDir === undefined ? QUICKSTART : HTTPS_CONFIG;
+  const env: Record<string, string> = { DEMO_API_URL: upstreamUrl, PORTCULLIS_PORT: String(port) };
+  if (tlsDir !== undefined) env.PORTCULLIS_TLS_DIR = tlsDir;
   const child = track(
-    spawn(process.execPath, [...nodeFlags('portcullis', cpuProfDir), CLI, 'start', '--config', QUICKSTART], {
+    spawn(process.execPath, [...nodeFlags(name, cpuProfDir), CLI, 'start', '--config', config], {
       cwd: root,
-      env: { ...process.env, DEMO_API_URL: upstreamUrl, PORTCULLIS_PORT: String(port) },
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );
@@ -263,7 +312,7 @@ async function startPortcullis(upstreamUrl: string, cpuProfDir: string | undefin
   const ready = new Promise<number>((done, fail) => {
     const onData = (chunk: string): void => {
       seen = (seen + chunk).slice(-4096);
-      const m = /listener \S+ on http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+      const m = /listener \S+ on https?:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
       if (m === null) return;
       stderr.off('data', onData);
       stderr.pipe(process.stderr);
@@ -305,15 +354,20 @@ function cpuTimeUs(pid: number): number | undefined {
 /** One plain GET with a fresh connection: the target must answer 200 with the upstream's body. */
 function probe(url: string): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
-    const req = request(url, { agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        if (body.length < 4096) body += c;
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-      res.on('error', fail);
-    });
+    // For HTTPS the dev certificate is not verified (this request only, never process-wide).
+    const req = (url.startsWith('https:') ? httpsRequest : request)(
+      url,
+      { agent: false, timeout: 5000, rejectUnauthorized: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (body.length < 4096) body += c;
+        });
+        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+        res.on('error', fail);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${url}: probe timed out`)));
     req.on('error', fail);
     req.end();
@@ -324,6 +378,186 @@ async function checkTarget(target: Target): Promise<void> {
   const { status, body } = await probe(target.url);
   if (status !== 200 || !body.includes('hello from the demo API'))
     throw new Error(`${target.label} (${target.url}) answered ${status}: ${body.slice(0, 200)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS: dev certificates, the nginx peer, the new-handshake rate.
+
+/** Writes the dev certificate set (server.crt/server.key among them) into a fresh temp dir. */
+async function devCertDir(): Promise<string> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'portcullis-bench-tls-'));
+  await writeDevCertificates(dir, await createDevCertificates());
+  return dir;
+}
+
+/** Why nginx cannot be benchmarked here, or undefined when it can. */
+function nginxMissing(): string | undefined {
+  if (!existsSync(NGINX)) return `${NGINX} not found (apt-get install nginx-light, or set BENCH_NGINX)`;
+  try {
+    execFileSync(NGINX, ['-v'], { stdio: 'ignore' });
+    return undefined;
+  } catch (err) {
+    return `${NGINX} -v failed: ${(err as Error).message}`;
+  }
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+async function waitForPort(port: number, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const socket = netConnect(port, LOOPBACK);
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what}: port ${port} not open within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The child pids of a process (Linux /proc), empty where that file is not there. */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * nginx as a TLS-terminating reverse proxy with the same certificate as Portcullis, in front of the
+ * shared upstream: one worker, no access log, keep-alive to the upstream (64 idle connections, as
+ * the Portcullis pool), /api/ → /, TLS 1.3 enabled (nginx 1.22 defaults to ≤ 1.2). Everything it writes lives in workDir. The CPU figures are the
+ * worker's (the master only waits).
+ */
+async function startNginx(upstreamUrl: string, tlsDir: string): Promise<Started> {
+  const port = await freePort();
+  const workDir = mkdtempSync(join(os.tmpdir(), 'portcullis-bench-nginx-'));
+  const upstream = new URL(upstreamUrl);
+  const conf = join(workDir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${join(workDir, 'nginx.pid')};
+error_log ${join(workDir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${join(workDir, 'client_body')};
+  proxy_temp_path ${join(workDir, 'proxy')};
+  fastcgi_temp_path ${join(workDir, 'fastcgi')};
+  uwsgi_temp_path ${join(workDir, 'uwsgi')};
+  scgi_temp_path ${join(workDir, 'scgi')};
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+  upstream demo {
+    server ${upstream.hostname}:${upstream.port};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen ${LOOPBACK}:${port} ssl;
+    ssl_certificate ${join(tlsDir, 'server.crt')};
+    ssl_certificate_key ${join(tlsDir, 'server.key')};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location /api/ {
+      proxy_pass http://demo/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  const child = track(
+    spawn(NGINX, ['-p', workDir, '-e', join(workDir, 'error.log'), '-c', conf, '-g', 'daemon off;'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
+  child.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
+  const exited = new Promise<never>((_, fail) => {
+    child.once('error', fail);
+    child.once('exit', (code, signal) => {
+      let log = '';
+      try {
+        log = readFileSync(join(workDir, 'error.log'), 'utf8');
+      } catch {}
+      fail(new Error(`nginx exited (${code ?? signal}) before listening:\n${log}`));
+    });
+  });
+  exited.catch(() => {});
+  await Promise.race([waitForPort(port, START_TIMEOUT_MS, 'nginx'), exited]);
+  const master = child.pid as number;
+  const worker = childPids(master)[0];
+  return { port, pid: worker ?? master };
+}
+
+interface HandshakeFigures {
+  readonly seconds: number;
+  readonly workers: number;
+  readonly handshakes: number;
+  readonly perSecond: number;
+  readonly errors: number;
+  readonly protocol: string | undefined;
+  readonly cipher: string | undefined;
+  /** CPU time of the target process per handshake, µs. */
+  readonly cpuUsPerHandshake: number | undefined;
+}
+
+/**
+ * New full handshakes per second: `workers` loops each doing tls.connect → secureConnect → destroy
+ * for `seconds`, with no session reuse (no session is passed, and Node's client keeps no cache
+ * without one). The client runs in this process, so on a small machine it shares the cores.
+ */
+async function handshakeRate(target: Target, settings: Settings): Promise<HandshakeFigures | undefined> {
+  if (target.tls === undefined || settings.handshakeSeconds === 0) return undefined;
+  const port = target.tls.port;
+  let handshakes = 0;
+  let errors = 0;
+  let protocol: string | undefined;
+  let cipher: string | undefined;
+  const cpuBefore = cpuTimeUs(target.pid);
+  const start = performance.now();
+  const end = start + settings.handshakeSeconds * 1000;
+  const once = (): Promise<void> =>
+    new Promise((done) => {
+      const socket = tlsConnect({ host: LOOPBACK, port, servername: 'localhost', rejectUnauthorized: false });
+      socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+      socket.once('secureConnect', () => {
+        handshakes++;
+        protocol ??= socket.getProtocol() ?? undefined;
+        cipher ??= socket.getCipher()?.name;
+        socket.destroy();
+        done();
+      });
+      socket.once('error', () => {
+        errors++;
+        done();
+      });
+    });
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) await once();
+  };
+  await Promise.all(Array.from({ length: settings.handshakeWorkers }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    seconds,
+    workers: settings.handshakeWorkers,
+    handshakes,
+    perSecond: handshakes / seconds,
+    errors,
+    protocol,
+    cipher,
+    cpuUsPerHandshake: perRequest(cpuBefore, cpuTimeUs(target.pid), handshakes),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,16 +722,34 @@ async function main(): Promise<number> {
   const upstream = await forkTarget('upstream', {}, settings.cpuProfDir);
   const upstreamUrl = `http://${LOOPBACK}:${upstream.port}`;
   const targets: Target[] = [];
+  const skipped: { target: TargetKey; reason: string }[] = [];
+  const wantsTls = settings.targets.some((t) => t === 'portcullis-tls' || t === 'nginx-tls');
+  const tlsDir = wantsTls ? await devCertDir() : undefined;
+  if (tlsDir !== undefined) cleanups.push(() => rmSync(tlsDir, { recursive: true, force: true }));
   for (const spec of ALL_TARGETS) {
     if (!settings.targets.includes(spec.key)) continue;
     let started: Started;
+    let scheme = 'http';
     if (spec.key === 'direct') started = upstream;
     else if (spec.key === 'portcullis') started = await startPortcullis(upstreamUrl, settings.cpuProfDir);
-    else started = await forkTarget(spec.key, { BENCH_UPSTREAM_URL: upstreamUrl }, settings.cpuProfDir);
+    else if (spec.key === 'portcullis-tls') {
+      started = await startPortcullis(upstreamUrl, settings.cpuProfDir, tlsDir);
+      scheme = 'https';
+    } else if (spec.key === 'nginx-tls') {
+      const missing = nginxMissing();
+      if (missing !== undefined) {
+        console.log(`  skipping ${spec.key}: ${missing}`);
+        skipped.push({ target: spec.key, reason: missing });
+        continue;
+      }
+      started = await startNginx(upstreamUrl, tlsDir as string);
+      scheme = 'https';
+    } else started = await forkTarget(spec.key, { BENCH_UPSTREAM_URL: upstreamUrl }, settings.cpuProfDir);
     const target: Target = {
       ...spec,
-      url: `http://${LOOPBACK}:${started.port}${spec.path}`,
+      url: `${scheme}://${LOOPBACK}:${started.port}${spec.path}`,
       pid: started.pid,
+      ...(scheme === 'https' ? { tls: { port: started.port } } : {}),
     };
     await checkTarget(target);
     targets.push(target);
@@ -523,9 +775,27 @@ async function main(): Promise<number> {
     }
   }
 
+  // New-handshake rates, after the keep-alive runs (so they do not disturb them).
+  const handshakes = new Map<TargetKey, HandshakeFigures>();
+  for (const target of targets) {
+    const h = await handshakeRate(target, settings);
+    if (h === undefined) continue;
+    handshakes.set(target.key, h);
+    console.log(
+      `  handshakes  ${pad(target.label, 26)} ${pad(Math.round(h.perSecond).toString(), 7, true)} /s` +
+        `  (${h.handshakes} in ${h.seconds.toFixed(1)} s, ${h.workers} workers, ${h.protocol} ${h.cipher}` +
+        (h.cpuUsPerHandshake === undefined ? '' : `, CPU ${h.cpuUsPerHandshake.toFixed(0)} µs/handshake`) +
+        `)${h.errors ? `  errors ${h.errors}` : ''}`,
+    );
+  }
+
   const directRuns = runs.get('direct');
   const direct = directRuns ? median(directRuns.map((r) => r.reqPerSec)) : undefined;
-  const rows = targets.map((t) => summarize(t, runs.get(t.key) as RunFigures[], direct));
+  const rows = targets.map((t) => {
+    const h = handshakes.get(t.key);
+    const row = summarize(t, runs.get(t.key) as RunFigures[], direct);
+    return h === undefined ? row : { ...row, handshakes: h };
+  });
   const byKey = new Map(rows.map((r) => [r.target, r]));
 
   console.log(`\nmedian of ${settings.rounds} round(s):\n`);
@@ -555,7 +825,26 @@ async function main(): Promise<number> {
     );
   }
 
-  const clean = rows.every((r) => r.errors === 0 && r.non2xx === 0);
+  for (const c of COMPARISONS) {
+    const a = byKey.get(c.numerator);
+    const b = byKey.get(c.denominator);
+    if (a === undefined || b === undefined) continue;
+    const perRound = a.runs.map((r, i) => r.reqPerSec / ((b.runs[i] as RunFigures).reqPerSec || 1));
+    const cpuRatio =
+      a.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined ? undefined : b.cpuUsPerReq / a.cpuUsPerReq;
+    const ha = a.handshakes;
+    const hb = b.handshakes;
+    goals.push({ name: c.name, ratio: a.reqPerSec / b.reqPerSec, perRound, cpuRatio });
+    console.log(
+      `${pad(c.name, 27)} ${(a.reqPerSec / b.reqPerSec).toFixed(2)}  (no target)` +
+        `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
+        (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`) +
+        (ha && hb ? `   handshakes/s ratio: ${(ha.perSecond / hb.perSecond).toFixed(2)}` : ''),
+    );
+  }
+  for (const s of skipped) console.log(`${s.target} skipped: ${s.reason}`);
+
+  const clean = rows.every((r) => r.errors === 0 && r.non2xx === 0 && (r.handshakes?.errors ?? 0) === 0);
   if (!clean)
     console.log('\nWARNING: some target had errors or non-2xx answers; its figures are not comparable.');
 
@@ -570,6 +859,7 @@ async function main(): Promise<number> {
         upstream: upstreamUrl,
         results: rows,
         goals,
+        skipped,
         clean,
       },
       null,
