@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
 import { ConfigError } from '../config/errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
+import { checkCaBundle } from '../server/tls.js';
 
 /** A named upstream: its keep-alive pool and what forwarding needs to know, prepared once. */
 export interface Upstream {
@@ -47,7 +48,9 @@ function connectOptions(
   return {
     rejectUnauthorized: !tls.insecureSkipVerify,
     minVersion: 'TLSv1.2',
-    ...(tls.ca.length ? { ca: tls.ca.map((f, i) => read(f, `ca[${i}]`)) } : {}),
+    ...(tls.ca.length
+      ? { ca: tls.ca.map((f, i) => checkCaBundle(read(f, `ca[${i}]`), `${path}.ca[${i}]`, file)) }
+      : {}),
     ...(tls.servername ? { servername: tls.servername } : {}),
     ...(tls.cert ? { cert: read(tls.cert, 'cert'), key: read(tls.key, 'key') } : {}),
   };

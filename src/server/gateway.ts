@@ -85,17 +85,18 @@ function plaintextAnswer(ctx: RequestContext, config: ListenerConfig, logger: Lo
     sendError(ctx, new GatewayError('HTTPS_REQUIRED'), logger);
     return;
   }
+  const target = ctx.req.url ?? '/';
+  // Only an origin-form target ("/path?query") is sent back; anything else could bend the URL.
+  if (target.charCodeAt(0) !== 47 || target.charCodeAt(1) === 47) {
+    sendError(ctx, new GatewayError('BAD_PATH'), logger);
+    return;
+  }
   const end = host.charCodeAt(0) === 91 ? host.indexOf(']') + 1 : host.indexOf(':');
   const name = end > 0 ? host.slice(0, end) : host;
   const port = config.redirectPort === 443 ? '' : `:${config.redirectPort}`;
   // 308 keeps the method and body (RFC 9110 §15.4.9); the path is sent back as the client gave it.
   ctx.res.shouldKeepAlive = false;
-  reply(
-    ctx,
-    308,
-    { location: `https://${name}${port}${ctx.req.url ?? '/'}`, 'cache-control': 'no-store' },
-    '',
-  );
+  reply(ctx, 308, { location: `https://${name}${port}${target}`, 'cache-control': 'no-store' }, '');
 }
 
 /** The certificate is the same for the whole TLS session: read it once per connection. */
@@ -267,6 +268,8 @@ export class Gateway {
         SNICallback: (servername, cb) => cb(null, sniContext(material.sni, servername)),
       });
       server = https;
+      // Client-initiated renegotiation buys an attacker CPU and could swap the checked certificate.
+      https.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
       // Session ticket keys live in memory only and are replaced on a timer.
       const rotate = setInterval(
         () => https.setTicketKeys(randomBytes(48)),
@@ -439,7 +442,11 @@ export class Gateway {
     inFlightOn.set(socket, pipelined);
     res.once('close', () => this.#finished(ctx, socket));
     if (listener.scheme === 'http' && listener.config.plaintext !== 'serve') {
-      plaintextAnswer(ctx, listener.config, this.#logger);
+      try {
+        plaintextAnswer(ctx, listener.config, this.#logger);
+      } catch (err) {
+        sendError(ctx, err, this.#logger);
+      }
       return;
     }
     if (pipelined > listener.config.maxPipelinedRequests) {

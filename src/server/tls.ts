@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../config/errors.js';
@@ -78,6 +79,34 @@ function build(options: SecureContextOptions, path: string, configFile: string |
   }
 }
 
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * A CA bundle must hold at least one certificate and nothing unparsable: OpenSSL accepts garbage
+ * as "ca" silently, which would lock every client out after a bad rotation.
+ */
+export function checkCaBundle(pem: string, path: string, configFile: string | undefined): string {
+  const blocks = pem.match(PEM_CERT) ?? [];
+  const bad = (): ConfigError =>
+    new ConfigError([
+      {
+        file: configFile,
+        path,
+        reason: 'not a PEM bundle of CA certificates',
+        hint: 'one or more -----BEGIN CERTIFICATE----- blocks',
+      },
+    ]);
+  if (blocks.length === 0) throw bad();
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw bad();
+    }
+  }
+  return pem;
+}
+
 /** Reads and checks the listener's certificates; a problem is a ConfigError naming the config path. */
 export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsMaterial {
   const files = [tls.cert, tls.key];
@@ -95,7 +124,10 @@ export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsM
       ]);
     }
     files.push(...mtls.ca, ...mtls.crl);
-    client.ca = mtls.ca.map((f, i) => read(f, `${path}.clientCertificates.ca[${i}]`, configFile));
+    client.ca = mtls.ca.map((f, i) => {
+      const p = `${path}.clientCertificates.ca[${i}]`;
+      return checkCaBundle(read(f, p, configFile), p, configFile);
+    });
     if (mtls.crl.length)
       client.crl = mtls.crl.map((f, i) => read(f, `${path}.clientCertificates.crl[${i}]`, configFile));
   }

@@ -103,6 +103,13 @@ describe('cors', () => {
     assert.equal((await preflight(`${gw.url}/items`, 'https://evilpartner.example')).status, 403);
     assert.equal((await preflight(`${gw.url}/items`, 'https://partner.example')).status, 403);
     assert.equal((await preflight(`${gw.url}/items`, 'http://a.partner.example')).status, 403);
+    for (const odd of [
+      'https://evil.com?.partner.example',
+      'https://evil.com#.partner.example',
+      'https://a b.partner.example',
+    ]) {
+      assert.equal((await preflight(`${gw.url}/items`, odd)).status, 403, odd);
+    }
   });
 
   it('with credentials: the exact origin and Allow-Credentials, never "*"', async () => {

@@ -123,6 +123,29 @@ describe('mutual TLS', () => {
     }
   });
 
+  it('a CA bundle that holds no certificate is a config error, not a silent lock-out', async () => {
+    const garbage = file('garbage.crt', 'garbage');
+    await assert.rejects(
+      startGateway(
+        baseConfig(upstream.url, {
+          listeners: [
+            {
+              name: 'x',
+              port: 0,
+              tls: {
+                cert: join(dir, 'server.crt'),
+                key: join(dir, 'server.key'),
+                clientCertificates: { mode: 'required', ca: [garbage] },
+              },
+            },
+          ],
+        }),
+      ),
+      (err: unknown) =>
+        err instanceof ConfigError && err.issues[0]?.path === 'listeners[0].tls.clientCertificates.ca[0]',
+    );
+  });
+
   it('a client-certificate mode without a CA is a config error', async () => {
     await assert.rejects(
       startGateway(

@@ -225,6 +225,12 @@ describe('plain-HTTP listener modes', () => {
       assert.equal(r.status, 308);
       assert.equal(r.headers.location, 'https://api.example.com:8443/items?x=1');
       assert.equal(r.headers['strict-transport-security'], undefined);
+      const absolute = await rawRequest(
+        redirect.port,
+        'GET http://x@evil.example/ HTTP/1.1\r\nHost: api.example.com\r\n\r\n',
+      );
+      assert.equal(absolute.status, 400);
+      assert.equal(absolute.headers.location, undefined);
       const hostile = await rawRequest(redirect.port, 'GET /items HTTP/1.1\r\nHost: evil.example/@x\r\n\r\n');
       assert.equal(hostile.status, 403);
       const f = await fetch(`${refuse.url}/items`);

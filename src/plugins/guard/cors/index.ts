@@ -5,6 +5,8 @@ import { reply } from '../../../core/pipeline.js';
 import { definePlugin } from '../../../core/plugin.js';
 
 const ORIGIN = '^(\\*|https?://(\\*\\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$';
+/** The part a "*." pattern stands for: DNS labels only, so "evil.com?" or "a@b" never match. */
+const SUBDOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 const TOKEN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 
 export const corsSchema = Type.Object(
@@ -74,7 +76,7 @@ export function compileOrigins(origins: readonly string[], credentials: boolean)
         // "https://*.example.com" matches "https://a.example.com", never "https://evilexample.com".
         if (o.startsWith(scheme) && o.endsWith(suffix) && o.length > scheme.length + suffix.length) {
           const host = o.slice(scheme.length, o.length - suffix.length);
-          if (!host.includes('/') && !host.includes('@') && !host.includes(':')) return true;
+          if (SUBDOMAIN.test(host)) return true;
         }
       }
       return false;
