@@ -107,6 +107,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   const issues: ConfigIssue[] = [];
 
   // Semantic checks the schema cannot express.
+  const trust = new Map<string, TrustedProxies>();
   config.listeners.forEach((l, i) => {
     if (l.headersTimeoutMs > l.requestTimeoutMs) {
       issues.push({
@@ -117,7 +118,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       });
     }
     try {
-      new TrustedProxies(l.trustedProxies);
+      trust.set(l.name, new TrustedProxies(l.trustedProxies));
     } catch (err) {
       issues.push({
         file,
@@ -262,7 +263,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       fallback,
       routes: routes as CompiledRoute[],
       problemTypeBase: config.errors.typeBase,
-      trust: new Map(config.listeners.map((l) => [l.name, new TrustedProxies(l.trustedProxies)])),
+      trust,
       close(force = false) {
         closed ??= (async () => {
           await Promise.allSettled(closers.map(async (c) => c()));

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
 import { ConfigError } from '../config/errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
-import { checkCaBundle } from '../server/tls.js';
+import { checkCaBundle, readPemFile } from '../server/tls.js';
 
 /** A named upstream: its keep-alive pool and what forwarding needs to know, prepared once. */
 export interface Upstream {
@@ -27,19 +26,7 @@ function connectOptions(
   if (url.protocol !== 'https:') return undefined;
   const tls = settings.tls;
   const path = `upstreams.${name}.tls`;
-  const read = (f: string, key: string): string => {
-    try {
-      return readFileSync(f, 'utf8');
-    } catch (err) {
-      throw new ConfigError([
-        {
-          file,
-          path: `${path}.${key}`,
-          reason: `cannot read ${f} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        },
-      ]);
-    }
-  };
+  const read = (f: string, key: string): string => readPemFile(f, `${path}.${key}`, file);
   if ((tls.cert === '') !== (tls.key === '')) {
     throw new ConfigError([
       { file, path, reason: 'cert and key go together', hint: 'give both, or neither' },

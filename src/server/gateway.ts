@@ -1,12 +1,9 @@
-import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
-import { unwatchFile, watchFile } from 'node:fs';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { compilePlan } from '../config/compile.js';
-import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
 import { type ClientCertificate, RequestContext, type ServerState } from '../core/context.js';
@@ -14,10 +11,10 @@ import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
 import { chainOf, reply, runRequest, sendError } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
-import { PROBLEM_CONTENT_TYPE, problemBody, rawProblemResponse } from '../core/problem.js';
+import { rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
 import { createDefaultRegistry } from '../plugins/index.js';
-import { loadTls, sniContext } from './tls.js';
+import { createTlsServer } from './tls.js';
 import { plainIp, TrustedProxies } from './trust.js';
 
 export interface GatewayOptions {
@@ -162,7 +159,6 @@ export class Gateway {
   /** Plans replaced by a reload, closed once their last request is done. */
   readonly #retired = new Set<Plan>();
   #reloading: Promise<unknown> = Promise.resolve();
-  #draining = false;
   #drained: (() => void) | undefined;
 
   private constructor(plan: Plan, loaded: LoadedConfig, logger: Logger, registry: Registry) {
@@ -256,45 +252,16 @@ export class Gateway {
     if (config.tls === undefined) {
       server = createServer(httpOptions);
     } else {
-      const tlsConfig = config.tls;
-      const path = `listeners[${index}].tls`;
-      let material = loadTls(tlsConfig, path, this.#loaded.file);
-      const https = createHttpsServer({
-        ...httpOptions,
-        ...material.options,
-        ALPNProtocols: ['http/1.1'],
-        requestCert: tlsConfig.clientCertificates.mode !== 'off',
-        rejectUnauthorized: tlsConfig.clientCertificates.mode === 'required',
-        SNICallback: (servername, cb) => cb(null, sniContext(material.sni, servername)),
-      });
-      server = https;
-      // Client-initiated renegotiation buys an attacker CPU and could swap the checked certificate.
-      https.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
-      // Session ticket keys live in memory only and are replaced on a timer.
-      const rotate = setInterval(
-        () => https.setTicketKeys(randomBytes(48)),
-        tlsConfig.ticketKeyRotationMinutes * 60_000,
+      const tls = createTlsServer(
+        config.tls,
+        httpOptions,
+        `listeners[${index}].tls`,
+        this.#loaded.file,
+        logger,
+        config.name,
       );
-      rotate.unref();
-      // Certificates renewed on disk are picked up without a restart or a dropped connection.
-      const onChange = (): void => {
-        try {
-          material = loadTls(tlsConfig, path, this.#loaded.file);
-          https.setSecureContext(material.options);
-          logger.info({ listener: config.name }, 'TLS certificates reloaded');
-        } catch (err) {
-          logger.error(
-            { listener: config.name, reason: err instanceof ConfigError ? err.issues : 'unreadable' },
-            'TLS certificate reload failed; keeping the current ones',
-          );
-        }
-      };
-      const watched = [...material.files];
-      for (const f of watched) watchFile(f, { interval: 1000, persistent: false }, onChange);
-      stop = () => {
-        clearInterval(rotate);
-        for (const f of watched) unwatchFile(f, onChange);
-      };
+      server = tls.server;
+      stop = tls.stop;
     }
     const listener: Listener = {
       config,
@@ -369,42 +336,25 @@ export class Gateway {
     });
 
     server.on('request', (req: IncomingMessage, res: ServerResponse) =>
-      this.#handle(listener, req, res, false),
+      this.#handle(listener, req, res, 'none'),
     );
     // Without these listeners Node answers "100 Continue" itself (before any stage could refuse the
     // body) and a bare 417 for other expectations.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
-      this.#handle(listener, req, res, true),
+      this.#handle(listener, req, res, 'continue'),
     );
-    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-      const id = randomUUID();
-      const body = JSON.stringify(
-        problemBody(new GatewayError('EXPECTATION_FAILED'), id, this.#plan.problemTypeBase),
-      );
-      res.shouldKeepAlive = false;
-      res.writeHead(417, {
-        'content-type': PROBLEM_CONTENT_TYPE,
-        'content-length': Buffer.byteLength(body),
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'x-request-id': id,
-      });
-      res.end(body);
-      logger.info(
-        {
-          log: 'access',
-          reqId: id,
-          method: req.method,
-          code: 'EXPECTATION_FAILED',
-          clientIp: plainIp(req.socket.remoteAddress),
-        },
-        'client error',
-      );
-    });
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+      this.#handle(listener, req, res, 'unsupported'),
+    );
     return listener;
   }
 
-  #handle(listener: Listener, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  #handle(
+    listener: Listener,
+    req: IncomingMessage,
+    res: ServerResponse,
+    expect: 'none' | 'continue' | 'unsupported',
+  ): void {
     const startedAt = performance.now();
     const plan = this.#plan;
     const trust = plan.trust.get(listener.config.name) ?? NOBODY;
@@ -431,16 +381,22 @@ export class Gateway {
       ctx.clientIp = trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
     }
     ctx.traceparent = traceparentFor(req.headers.traceparent);
-    ctx.expectContinue = expectContinue;
+    ctx.expectContinue = expect === 'continue';
     ctx.server = this.#server;
     if (listener.mtls) ctx.clientCertificate = clientCertificateOf(req.socket as TLSSocket);
     this.#inFlight++;
     this.#perPlan.set(plan, (this.#perPlan.get(plan) ?? 0) + 1);
-    if (this.#draining) res.shouldKeepAlive = false;
+    if (this.#server.draining) res.shouldKeepAlive = false;
     const socket = req.socket;
     const pipelined = (inFlightOn.get(socket) ?? 0) + 1;
     inFlightOn.set(socket, pipelined);
     res.once('close', () => this.#finished(ctx, socket));
+    if (expect === 'unsupported') {
+      // An Expect other than 100-continue: answered like any problem, through the respond and log hooks.
+      res.shouldKeepAlive = false;
+      sendError(ctx, new GatewayError('EXPECTATION_FAILED'), this.#logger);
+      return;
+    }
     if (listener.scheme === 'http' && listener.config.plaintext !== 'serve') {
       try {
         plaintextAnswer(ctx, listener.config, this.#logger);
@@ -472,7 +428,7 @@ export class Gateway {
       }
     }
     if (this.#retired.size > 0) this.#retireIfIdle(ctx.plan);
-    if (this.#draining && this.#inFlight === 0) this.#drained?.();
+    if (this.#server.draining && this.#inFlight === 0) this.#drained?.();
   }
 
   /** Resolves once no request is in flight, or after `ms`; true if none is left. */
@@ -492,7 +448,6 @@ export class Gateway {
    * close what is left and the upstream pools.
    */
   async close(graceMs: number = this.#loaded.config.shutdown.graceMs): Promise<{ cut: number }> {
-    this.#draining = true;
     this.#server.draining = true;
     for (const l of this.#listeners) l.stop();
     const closed = this.#listeners.map(

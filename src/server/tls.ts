@@ -1,6 +1,9 @@
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { ServerOptions } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import type { TlsConfig } from '../config/schema.js';
 
@@ -26,7 +29,8 @@ export interface TlsMaterial {
   readonly files: readonly string[];
 }
 
-function read(file: string, path: string, configFile: string | undefined): string {
+/** Reads a PEM file at start-up (or on reload); an unreadable file is a config error at `path`. */
+export function readPemFile(file: string, path: string, configFile: string | undefined): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
@@ -126,14 +130,14 @@ export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsM
     files.push(...mtls.ca, ...mtls.crl);
     client.ca = mtls.ca.map((f, i) => {
       const p = `${path}.clientCertificates.ca[${i}]`;
-      return checkCaBundle(read(f, p, configFile), p, configFile);
+      return checkCaBundle(readPemFile(f, p, configFile), p, configFile);
     });
     if (mtls.crl.length)
-      client.crl = mtls.crl.map((f, i) => read(f, `${path}.clientCertificates.crl[${i}]`, configFile));
+      client.crl = mtls.crl.map((f, i) => readPemFile(f, `${path}.clientCertificates.crl[${i}]`, configFile));
   }
   const options = contextOptions(
-    read(tls.cert, `${path}.cert`, configFile),
-    read(tls.key, `${path}.key`, configFile),
+    readPemFile(tls.cert, `${path}.cert`, configFile),
+    readPemFile(tls.key, `${path}.key`, configFile),
     tls.minVersion,
     client,
   );
@@ -143,8 +147,8 @@ export function loadTls(tls: TlsConfig, path: string, configFile?: string): TlsM
     const p = `${path}.sni[${i}]`;
     files.push(entry.cert, entry.key);
     const o = contextOptions(
-      read(entry.cert, `${p}.cert`, configFile),
-      read(entry.key, `${p}.key`, configFile),
+      readPemFile(entry.cert, `${p}.cert`, configFile),
+      readPemFile(entry.key, `${p}.key`, configFile),
       tls.minVersion,
       client,
     );
@@ -163,4 +167,62 @@ export function sniContext(
   if (exact !== undefined) return exact;
   const dot = name.indexOf('.');
   return dot === -1 ? undefined : sni.get(`*${name.slice(dot)}`);
+}
+
+/** An HTTPS server for one listener, and how to stop its timers and file watches. */
+export interface TlsServer {
+  readonly server: HttpsServer;
+  stop(): void;
+}
+
+/**
+ * The HTTPS server of a listener: certificates and client-certificate policy from the config,
+ * renegotiation refused, session ticket keys rotated in memory, certificate files watched and
+ * reloaded without a restart (a renewal that does not load keeps the running certificates).
+ */
+export function createTlsServer(
+  tls: TlsConfig,
+  httpOptions: ServerOptions,
+  path: string,
+  configFile: string | undefined,
+  logger: Logger,
+  listener: string,
+): TlsServer {
+  let material = loadTls(tls, path, configFile);
+  const server = createHttpsServer({
+    ...httpOptions,
+    ...material.options,
+    ALPNProtocols: ['http/1.1'],
+    requestCert: tls.clientCertificates.mode !== 'off',
+    rejectUnauthorized: tls.clientCertificates.mode === 'required',
+    SNICallback: (servername, cb) => cb(null, sniContext(material.sni, servername)),
+  });
+  // Client-initiated renegotiation buys an attacker CPU and could swap the checked certificate.
+  server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+  const rotate = setInterval(
+    () => server.setTicketKeys(randomBytes(48)),
+    tls.ticketKeyRotationMinutes * 60_000,
+  );
+  rotate.unref();
+  const onChange = (): void => {
+    try {
+      material = loadTls(tls, path, configFile);
+      server.setSecureContext(material.options);
+      logger.info({ listener }, 'TLS certificates reloaded');
+    } catch (err) {
+      logger.error(
+        { listener, reason: err instanceof ConfigError ? err.issues : 'unreadable' },
+        'TLS certificate reload failed; keeping the current ones',
+      );
+    }
+  };
+  const watched = [...material.files];
+  for (const f of watched) watchFile(f, { interval: 1000, persistent: false }, onChange);
+  return {
+    server,
+    stop() {
+      clearInterval(rotate);
+      for (const f of watched) unwatchFile(f, onChange);
+    },
+  };
 }
