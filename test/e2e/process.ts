@@ -11,38 +11,45 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs a command to completion (bounded by timeoutMs). */
-export function run(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`timed out: ${args.join(' ')}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 export interface Running {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
+}
+
+/** Starts `node args…` in the repository root, collecting its output. */
+function launch(args: readonly string[], env: NodeJS.ProcessEnv): Running {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Runs a command to completion (bounded by timeoutMs). */
+export async function run(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 15000,
+): Promise<Ran> {
+  const running = launch(args, env);
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), timeoutMs);
+  const code = await running.exited;
+  clearTimeout(timer);
+  if (running.child.signalCode === 'SIGKILL')
+    throw new Error(`timed out: ${args.join(' ')}\n${running.stderr()}`);
+  return { code, stdout: running.stdout(), stderr: running.stderr() };
 }
 
 /** Starts a long-running command and waits until its stderr matches `ready`. */
@@ -52,34 +59,22 @@ export function startUntil(
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 15000,
 ): Promise<{ running: Running; match: RegExpMatchArray }> {
+  const running = launch(args, env);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const running: Running = { child, stdout: () => stdout, stderr: () => stderr, exited };
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`not ready in time: ${args.join(' ')}\n${stderr}`));
+      running.child.kill('SIGKILL');
+      reject(new Error(`not ready in time: ${args.join(' ')}\n${running.stderr()}`));
     }, timeoutMs);
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = stderr.match(ready);
+    running.child.stderr?.on('data', () => {
+      const m = running.stderr().match(ready);
       if (m) {
         clearTimeout(timer);
         resolve({ running, match: m });
       }
     });
-    void exited.then(() => {
+    void running.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`exited before ready: ${stderr}`));
+      reject(new Error(`exited before ready: ${running.stderr()}`));
     });
   });
 }
