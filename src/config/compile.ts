@@ -15,6 +15,7 @@ import type {
 import { Registry } from '../core/registry.js';
 import { createUpstream, type Upstream } from '../proxy/upstream.js';
 import { TrustedProxies } from '../server/trust.js';
+import { openStores } from '../stores/index.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { deepFreeze, type LoadedConfig } from './load.js';
 import { pluginSchema } from './schema.js';
@@ -78,7 +79,9 @@ function toChain(created: readonly Created[]): Chain {
   const respond: ResponseHook[] = [];
   const log: LogHook[] = [];
   const stages: StageInfo[] = [];
+  const challenges: string[] = [];
   for (const { def, handlers, mode } of created) {
+    if (handlers.challenge !== undefined) challenges.push(handlers.challenge);
     stages.push({
       plugin: def.name,
       phase: def.phase,
@@ -91,7 +94,7 @@ function toChain(created: readonly Created[]): Chain {
     else if (def.phase === 'log') log.push(handlers.onLog as LogHook);
     else request.push(stage);
   }
-  return { request, proxy, respond, log, stages };
+  return { request, proxy, respond, log, stages, challenges };
 }
 
 export interface CompileOptions {
@@ -182,13 +185,15 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
     methods: r.methods,
     upstream: r.upstream,
     stripPrefix: r.stripPrefix,
-    chain: { request: [], proxy: undefined, respond: [], log: [], stages: [] },
+    chain: { request: [], proxy: undefined, respond: [], log: [], stages: [], challenges: [] },
   }));
+  const stores = openStores(config.stores, logger);
   const deps: PluginDeps = {
     logger,
     upstreams,
     routes: routes as CompiledRoute[],
     problemTypeBase: config.errors.typeBase,
+    stores,
   };
   const closers: (() => void | Promise<void>)[] = [];
   const definitions = registry.list().sort(byPhaseThenPriority);
@@ -270,6 +275,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
           await Promise.allSettled(
             [...upstreams.values()].map((u) => (force ? u.pool.destroy() : u.pool.close())),
           );
+          await stores.close();
         })();
         return closed;
       },
@@ -279,6 +285,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   } catch (err) {
     await Promise.allSettled(closers.map((c) => c()));
     await Promise.allSettled([...upstreams.values()].map((u) => u.pool.destroy()));
+    await stores.close().catch(() => {});
     if (err instanceof ConfigError) throw err;
     // find-my-way refuses conflicting routes with a plain Error.
     throw new ConfigError([

@@ -255,6 +255,96 @@ export const RouteSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const StoresSchema = Type.Object(
+  {
+    redis: Type.Object(
+      {
+        url: Type.String({
+          description:
+            'Redis URL (redis:// or rediss://). Empty: the REDIS_URL environment variable, else redis://127.0.0.1:6379.',
+          default: '',
+        }),
+        keyPrefix: Type.String({
+          description: 'Prefix of every Redis key Portcullis writes (several gateways may share one Redis).',
+          default: 'portcullis:',
+        }),
+        connectTimeoutMs: Type.Integer({
+          minimum: 1,
+          description: 'Give up connecting after this long (the stage using Redis then fails closed).',
+          default: 2000,
+        }),
+        commandTimeoutMs: Type.Integer({
+          minimum: 1,
+          description: 'A Redis command that takes longer fails (and the stage using it fails closed).',
+          default: 500,
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'The shared Redis, used by stores set to "redis".' },
+    ),
+    keys: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], {
+          description: 'sqlite: one machine (embedded default). redis: several gateway nodes share the keys.',
+          default: 'sqlite',
+        }),
+        path: Type.String({
+          minLength: 1,
+          description: 'SQLite database file (created if missing; relative to the working directory).',
+          default: '.portcullis/portcullis.db',
+        }),
+        pepper: Type.String({
+          description:
+            'Server-side secret mixed into every API key hash (use ${env:NAME}; at least 32 characters). Empty: read pepperFile.',
+          default: '',
+        }),
+        pepperFile: Type.String({
+          minLength: 1,
+          description:
+            'File holding the pepper when "pepper" is empty; created with 32 random bytes (mode 0600) if missing.',
+          default: '.portcullis/pepper',
+        }),
+        pollMs: Type.Integer({
+          minimum: 50,
+          maximum: 1000,
+          description: 'How often a node looks for key changes made elsewhere (revocation reaches every node within this).',
+          default: 250,
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'API key store.' },
+    ),
+    replay: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+          description:
+            'Where one-time values (DPoP proof ids, signature nonces) are remembered. Use redis when several nodes run.',
+          default: 'memory',
+        }),
+        maxEntries: Type.Integer({
+          minimum: 1000,
+          description: 'Memory backend: most values remembered at once (the oldest are dropped first).',
+          default: 1000000,
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Replay cache.' },
+    ),
+    attempts: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+          description: 'Where failed-authentication counters and lockouts live. Use redis when several nodes run.',
+          default: 'memory',
+        }),
+        maxEntries: Type.Integer({
+          minimum: 1000,
+          description: 'Memory backend: most counters kept at once (the oldest are dropped first).',
+          default: 100000,
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Failed-authentication counters.' },
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Shared state: API keys, replay caches, counters.' },
+);
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Editor hint; ignored.' })),
@@ -294,6 +384,7 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Logging.' },
     ),
+    stores: StoresSchema,
     shutdown: Type.Object(
       {
         graceMs: Type.Integer({
@@ -313,6 +404,7 @@ export type TlsConfig = Static<typeof TlsSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type GatewayConfig = Static<typeof ConfigSchema>;
+export type StoresConfig = Static<typeof StoresSchema>;
 
 /**
  * A deep copy of a plugin's settings schema for the config file: no `default`s and nothing

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayError } from './errors.js';
 import type { CompiledRoute, Plan } from './plan.js';
-import type { Principal } from './principal.js';
+import type { AuthFailure, Principal, PresentedToken } from './principal.js';
 
 /** The response about to be written; respond-phase plugins may change status and headers. */
 export interface ResponseHead {
@@ -78,6 +78,17 @@ export class RequestContext {
   params: Record<string, string | undefined>;
   traceparent: string;
   principal: Principal | undefined;
+  /** Set by an authenticator that found its credential and refused it (see AuthnFields). */
+  authFailure: AuthFailure | undefined;
+  /** The access token that authenticated the request, for binding checks (DPoP, mTLS-bound). */
+  token: PresentedToken | undefined;
+  /**
+   * Headers for the upstream request set by stages (verified identity): applied by the proxy over
+   * what the client sent; null removes the client's value.
+   */
+  upstreamHeaders: Record<string, string | null> | undefined;
+  /** The whole request body once a stage has read it (readBody); the proxy then sends this buffer. */
+  body: Buffer | undefined;
   /** performance.now() when the upstream call started, 0 if it never did. */
   upstreamStartedAt: number;
   upstreamMs: number;
@@ -148,6 +159,10 @@ export class RequestContext {
     this.params = {};
     this.traceparent = '';
     this.principal = undefined;
+    this.authFailure = undefined;
+    this.token = undefined;
+    this.upstreamHeaders = undefined;
+    this.body = undefined;
     this.upstreamStartedAt = 0;
     this.upstreamMs = 0;
     this.upstreamStatus = 0;

@@ -79,6 +79,27 @@ export const ERRORS = {
       'The connection presented a client certificate that did not verify: unknown issuer, expired, not yet valid, or revoked.',
     fix: 'Use a valid, unrevoked certificate from a CA the listener trusts.',
   },
+  UNAUTHENTICATED: {
+    status: 401,
+    title: 'Authentication required',
+    meaning:
+      'The route needs a credential and the request brought none, or brought one that was refused (unknown, mistyped, expired, revoked, badly signed, wrong issuer or audience, replayed, not bound to this client). The answer is the same in every case, so it tells nobody whether a key or user exists; WWW-Authenticate names the accepted schemes. The gateway log says which check failed.',
+    fix: 'Send a valid credential of a scheme the route accepts (see WWW-Authenticate), or ask the operator to check the gateway log for the request id.',
+  },
+  AUTH_LOCKED: {
+    status: 429,
+    title: 'Too many failed authentication attempts',
+    meaning:
+      'Too many failed authentications came from this client address (or for this credential id) within the window; attempts are refused before any check until Retry-After. Repeated lockouts grow longer.',
+    fix: 'Wait for Retry-After and fix the credential. Operators tune plugins.auth-lockout.',
+  },
+  AUTH_UNAVAILABLE: {
+    status: 503,
+    title: 'Authentication temporarily unavailable',
+    meaning:
+      'A credential could not be checked because what the check needs did not answer in time (JWKS endpoint, introspection endpoint, key store). The request is refused (fail closed) and never reaches the upstream.',
+    fix: 'Retry after Retry-After. Operators: check the gateway log and the health of the identity provider or store.',
+  },
   CORS_REJECTED: {
     status: 403,
     title: 'Cross-origin request not allowed',

@@ -23,6 +23,8 @@ export interface Chain {
   readonly respond: readonly ResponseHook[];
   readonly log: readonly LogHook[];
   readonly stages: readonly StageInfo[];
+  /** WWW-Authenticate challenges of the route's authenticators, in chain order. */
+  readonly challenges: readonly string[];
 }
 
 export interface CompiledRoute extends RouteInfo {

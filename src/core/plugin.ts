@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Static, TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { Upstream } from '../proxy/upstream.js';
+import type { Stores } from '../stores/types.js';
 import type { RequestContext, ResponseHead } from './context.js';
 import type { Phase } from './phases.js';
 
@@ -20,6 +21,11 @@ export interface StageHandlers {
   readonly onRequest?: RequestHandler;
   readonly onResponse?: ResponseHook;
   readonly onLog?: LogHook;
+  /**
+   * Authenticate phase: this authenticator's WWW-Authenticate challenge (e.g. `Bearer realm="api"`),
+   * sent with a 401 when a request brings no acceptable credential.
+   */
+  readonly challenge?: string;
   /** Release pools, timers, stores. Called when the plan that holds the stage is retired. */
   readonly close?: () => void | Promise<void>;
 }
@@ -47,6 +53,8 @@ export interface PluginDeps {
   readonly routes: readonly RouteInfo[];
   /** Base of the problem `type` URI. */
   readonly problemTypeBase: string;
+  /** Shared state (key store, replay caches, Redis), opened on first use and closed with the plan. */
+  readonly stores: Stores;
 }
 
 export interface CreateContext {

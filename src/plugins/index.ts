@@ -1,4 +1,12 @@
 import { Registry } from '../core/registry.js';
+import apiKey from './authenticate/api-key/index.js';
+import authLockout from './authenticate/auth-lockout/index.js';
+import authentication from './authenticate/authentication/index.js';
+import httpSignature from './authenticate/http-signature/index.js';
+import introspection from './authenticate/introspection/index.js';
+import jwt from './authenticate/jwt/index.js';
+import mtls from './authenticate/mtls/index.js';
+import tokenBinding from './authenticate/token-binding/index.js';
 import clientCertificate from './guard/client-certificate/index.js';
 import cors from './guard/cors/index.js';
 import ipRules from './guard/ip-rules/index.js';
@@ -20,5 +28,13 @@ export function createDefaultRegistry(): Registry {
     .register(ipRules)
     .register(cors)
     .register(clientCertificate)
-    .register(accessLog);
+    .register(accessLog)
+    .register(apiKey)
+    .register(authLockout)
+    .register(authentication)
+    .register(httpSignature)
+    .register(introspection)
+    .register(jwt)
+    .register(mtls)
+    .register(tokenBinding);
 }

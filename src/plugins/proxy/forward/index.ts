@@ -76,9 +76,24 @@ export default definePlugin({
           const xfh = (trusted && firstValue(incoming['x-forwarded-host'])) || incoming.host;
           if (xfh !== undefined) headers['x-forwarded-host'] = xfh;
         }
+        const extra = ctx.upstreamHeaders;
+        if (extra !== undefined) {
+          for (const name in extra) {
+            const value = extra[name];
+            if (value === null || value === undefined) delete headers[name];
+            else headers[name] = value;
+          }
+        }
         const declared = incoming['content-length'];
-        let body: Readable | null = null;
-        if (declared !== undefined) {
+        let body: Readable | Buffer | null = null;
+        if (ctx.body !== undefined) {
+          // A stage has read the body already (signature digest, contract): send what it checked.
+          if (ctx.body.length > 0) {
+            body = ctx.body;
+            headers['content-length'] = String(ctx.body.length);
+          }
+          delete headers['transfer-encoding'];
+        } else if (declared !== undefined) {
           // Node's parser holds a Content-Length body to exactly that length; the guard checked it.
           if (declared !== '0') {
             body = req;
@@ -90,7 +105,7 @@ export default definePlugin({
           body = Readable.from(limited(req, ctx), { objectMode: false });
         }
 
-        if (body !== null && ctx.expectContinue) res.writeContinue();
+        if (body !== null && ctx.expectContinue && ctx.body === undefined) res.writeContinue();
         ctx.upstreamStartedAt = performance.now();
         pool.dispatch(
           { method: ctx.method as 'GET', path: upstreamPath(ctx), headers, body },
