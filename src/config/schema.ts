@@ -279,7 +279,11 @@ export const StoresSchema = Type.Object(
           default: 500,
         }),
       },
-      { additionalProperties: false, default: {}, description: 'The shared Redis, used by stores set to "redis".' },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'The shared Redis, used by stores set to "redis".',
+      },
     ),
     keys: Type.Object(
       {
@@ -306,7 +310,8 @@ export const StoresSchema = Type.Object(
         pollMs: Type.Integer({
           minimum: 50,
           maximum: 1000,
-          description: 'How often a node looks for key changes made elsewhere (revocation reaches every node within this).',
+          description:
+            'How often a node looks for key changes made elsewhere (revocation reaches every node within this).',
           default: 250,
         }),
       },
@@ -330,7 +335,8 @@ export const StoresSchema = Type.Object(
     attempts: Type.Object(
       {
         backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
-          description: 'Where failed-authentication counters and lockouts live. Use redis when several nodes run.',
+          description:
+            'Where failed-authentication counters and lockouts live. Use redis when several nodes run.',
           default: 'memory',
         }),
         maxEntries: Type.Integer({
@@ -342,7 +348,11 @@ export const StoresSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'Failed-authentication counters.' },
     ),
   },
-  { additionalProperties: false, default: {}, description: 'Shared state: API keys, replay caches, counters.' },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Shared state: API keys, replay caches, counters.',
+  },
 );
 
 export const ConfigSchema = Type.Object(

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayError } from './errors.js';
 import type { CompiledRoute, Plan } from './plan.js';
-import type { AuthFailure, Principal, PresentedToken } from './principal.js';
+import type { AuthFailure, PresentedToken, Principal } from './principal.js';
 
 /** The response about to be written; respond-phase plugins may change status and headers. */
 export interface ResponseHead {

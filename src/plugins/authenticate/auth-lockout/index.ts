@@ -5,7 +5,8 @@ export default definePlugin({
   name: 'auth-lockout',
   phase: 'authenticate',
   priority: 1000,
-  description: 'Refuses clients and credentials with too many failed authentications, before any check runs (brute force).',
+  description:
+    'Refuses clients and credentials with too many failed authentications, before any check runs (brute force).',
   schema: Type.Object({}, { additionalProperties: false }),
   enabledByDefault: false,
   enforcing: false,

@@ -6,7 +6,8 @@ export default definePlugin({
   name: 'token-binding',
   phase: 'authenticate',
   priority: 50,
-  description: 'Checks that a sender-constrained access token is used by its holder: DPoP proofs (RFC 9449) and certificate-bound tokens (RFC 8705).',
+  description:
+    'Checks that a sender-constrained access token is used by its holder: DPoP proofs (RFC 9449) and certificate-bound tokens (RFC 8705).',
   schema: Type.Object({}, { additionalProperties: false }),
   enabledByDefault: false,
   enforcing: false,
