@@ -332,26 +332,11 @@ export const StoresSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Replay cache.' },
     ),
-    attempts: Type.Object(
-      {
-        backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
-          description:
-            'Where failed-authentication counters and lockouts live. Use redis when several nodes run.',
-          default: 'memory',
-        }),
-        maxEntries: Type.Integer({
-          minimum: 1000,
-          description: 'Memory backend: most counters kept at once (the oldest are dropped first).',
-          default: 100000,
-        }),
-      },
-      { additionalProperties: false, default: {}, description: 'Failed-authentication counters.' },
-    ),
   },
   {
     additionalProperties: false,
     default: {},
-    description: 'Shared state: API keys, replay caches, counters.',
+    description: 'Shared state: API keys and replay caches.',
   },
 );
 

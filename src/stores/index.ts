@@ -16,7 +16,6 @@ export function openStores(_config: StoresConfig, _logger: Logger): OpenStores {
     keys: missing,
     keyPepper: missing,
     replay: missing,
-    attempts: missing,
     redis: missing,
     close: async () => {},
   };

@@ -55,17 +55,6 @@ export interface ReplayCache {
   close(): Promise<void>;
 }
 
-/** Counts events in a fixed window per key and blocks keys for a while (authentication lockout). */
-export interface AttemptStore {
-  /** Adds one failure for `key`; returns the count within the current window of `windowMs`. */
-  fail(key: string, windowMs: number): Promise<number>;
-  /** Blocks `key` until `until` (epoch ms); `strikes` counts consecutive blocks, for backoff. */
-  block(key: string, until: number): Promise<number>;
-  /** Epoch ms until which `key` is blocked, 0 if it is not. */
-  blockedUntil(key: string): Promise<number>;
-  close(): Promise<void>;
-}
-
 /**
  * Shared state handed to plugins through `deps.stores`. Each store is opened on first use (so a
  * config without API keys never creates a database file) and closed with the plan.
@@ -75,7 +64,6 @@ export interface Stores {
   /** The server-side pepper for API key hashes (from config or the pepper file). */
   keyPepper(): Buffer;
   replay(): ReplayCache;
-  attempts(): AttemptStore;
   /** The shared Redis connection (stores.redis), for plugins with their own scripts. */
   redis(): Redis;
 }
