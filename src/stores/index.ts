@@ -1,22 +1,94 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { StoresConfig } from '../config/schema.js';
-import type { Stores } from './types.js';
+import { loadPepper } from './pepper.js';
+import { closeRedis, createRedis } from './redis.js';
+import { RedisKeyStore } from './redis-key-store.js';
+import { MemoryReplayCache, RedisReplayCache } from './replay-cache.js';
+import { SqliteKeyStore } from './sqlite-key-store.js';
+import type { KeyStore, ReplayCache, Stores } from './types.js';
 
 export interface OpenStores extends Stores {
   /** Closes whatever was opened. */
   close(): Promise<void>;
 }
 
-/** Opens stores lazily from the `stores` config section. (Stub: implementations land with issue 4.) */
-export function openStores(_config: StoresConfig, _logger: Logger): OpenStores {
-  const missing = (): never => {
-    throw new Error('store not implemented yet');
+export interface OpenStoresOptions {
+  /** Where REDIS_URL is read from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Opens stores lazily from the `stores` config section: nothing is created or connected until a
+ * plugin (or the CLI) first asks, so a config that never uses API keys creates no database file
+ * and opens no Redis connection. One Redis connection per OpenStores (plus one for pub/sub when a
+ * Redis key store is watched).
+ */
+export function openStores(
+  config: StoresConfig,
+  logger: Logger,
+  options: OpenStoresOptions = {},
+): OpenStores {
+  let keys: KeyStore | undefined;
+  let pepper: Buffer | undefined;
+  let replay: ReplayCache | undefined;
+  let redis: Redis | undefined;
+  let closed = false;
+
+  const open = (): void => {
+    if (closed) throw new Error('the stores are closed');
   };
-  return {
-    keys: missing,
-    keyPepper: missing,
-    replay: missing,
-    redis: missing,
-    close: async () => {},
+
+  const stores: OpenStores = {
+    keys(): KeyStore {
+      open();
+      if (keys === undefined) {
+        const k = config.keys;
+        keys =
+          k.backend === 'redis'
+            ? new RedisKeyStore(stores.redis(), {
+                keyPrefix: config.redis.keyPrefix,
+                pollMs: k.pollMs,
+                connectTimeoutMs: config.redis.connectTimeoutMs,
+              })
+            : openSqlite(k.path, k.pollMs);
+      }
+      return keys;
+    },
+    keyPepper(): Buffer {
+      open();
+      pepper ??= loadPepper(config.keys, logger);
+      return pepper;
+    },
+    replay(): ReplayCache {
+      open();
+      replay ??=
+        config.replay.backend === 'redis'
+          ? new RedisReplayCache(stores.redis(), config.redis.keyPrefix, config.redis.connectTimeoutMs)
+          : new MemoryReplayCache(config.replay.maxEntries);
+      return replay;
+    },
+    redis(): Redis {
+      open();
+      redis ??= createRedis(config.redis, logger, options.env);
+      return redis;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await Promise.allSettled([keys?.close(), replay?.close()]);
+      if (redis !== undefined) await closeRedis(redis);
+      pepper?.fill(0);
+    },
   };
+  return stores;
+}
+
+function openSqlite(path: string, pollMs: number): SqliteKeyStore {
+  try {
+    return new SqliteKeyStore(path, pollMs);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`stores.keys.path ${path}: cannot open the key database (${e.code ?? e.message})`);
+  }
 }
