@@ -51,12 +51,7 @@ const sigOf = (label: string, header: string): Buffer => {
   return m.value.value;
 };
 const rfcRequest = () =>
-  viewOf(
-    v.request.method,
-    v.request.scheme,
-    v.request.target,
-    v.request.headers.flat(),
-  );
+  viewOf(v.request.method, v.request.scheme, v.request.target, v.request.headers.flat());
 
 describe('RFC 9421 Appendix B test vectors', () => {
   it('imports every B.1 key for its algorithm', () => {
