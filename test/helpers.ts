@@ -82,7 +82,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** A minimal valid config around one upstream, for tests to extend. */
+/** A minimal valid config around one upstream, for tests to extend (routes public: anonymous allowed). */
 export function baseConfig(
   upstreamUrl: string,
   extra: Record<string, unknown> = {},
@@ -95,6 +95,11 @@ export function baseConfig(
       { id: 'item', path: '/items/:id', methods: ['GET', 'PUT', 'DELETE'], upstream: 'api' },
     ],
     ...extra,
+    // Routes in these tests are public unless a test turns authentication on (deny is the default).
+    plugins: {
+      authentication: { anonymous: true },
+      ...((extra.plugins as Record<string, unknown> | undefined) ?? {}),
+    },
   };
 }
 

@@ -236,7 +236,13 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   try {
     for (let i = 0; i < routes.length; i++) {
       const route = routes[i] as RouteInfo & { chain: Chain };
-      route.chain = toChain(await instantiate(routeDefs, route, i));
+      const created = await instantiate(routeDefs, route, i);
+      route.chain = toChain(created);
+      for (const c of created) {
+        const reason = c.handlers.checkChain?.(route.chain);
+        if (reason !== undefined)
+          throw new ConfigError([{ file, path: `routes[${i}]`, reason: `${c.def.name}: ${reason}` }]);
+      }
       if (route.chain.proxy === undefined)
         throw new ConfigError([{ file, path: `routes[${i}]`, reason: 'no proxy-phase plugin is enabled' }]);
     }

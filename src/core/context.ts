@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayError } from './errors.js';
 import type { CompiledRoute, Plan } from './plan.js';
-import type { AuthFailure, PresentedToken, Principal } from './principal.js';
+import type { AuthAttempts, AuthFailure, PresentedToken, Principal } from './principal.js';
 
 /** The response about to be written; respond-phase plugins may change status and headers. */
 export interface ResponseHead {
@@ -80,6 +80,8 @@ export class RequestContext {
   principal: Principal | undefined;
   /** Set by an authenticator that found its credential and refused it (see AuthnFields). */
   authFailure: AuthFailure | undefined;
+  /** Set by the auth-lockout stage for the authentication gate. */
+  authAttempts: AuthAttempts | undefined;
   /** The access token that authenticated the request, for binding checks (DPoP, mTLS-bound). */
   token: PresentedToken | undefined;
   /**
@@ -161,6 +163,7 @@ export class RequestContext {
     this.principal = undefined;
     this.authFailure = undefined;
     this.token = undefined;
+    this.authAttempts = undefined;
     this.upstreamHeaders = undefined;
     this.body = undefined;
     this.upstreamStartedAt = 0;

@@ -5,6 +5,7 @@ import type { Upstream } from '../proxy/upstream.js';
 import type { Stores } from '../stores/types.js';
 import type { RequestContext, ResponseHead } from './context.js';
 import type { Phase } from './phases.js';
+import type { Chain } from './plan.js';
 
 /** What a request-side stage returns: nothing to continue, or a promise of nothing. */
 export type RequestHandler = (ctx: RequestContext) => void | Promise<void>;
@@ -26,6 +27,11 @@ export interface StageHandlers {
    * sent with a 401 when a request brings no acceptable credential.
    */
   readonly challenge?: string;
+  /**
+   * A check that needs the route's whole chain (the authentication gate refuses a route with no
+   * authenticator unless it allows anonymous access): a message makes the config invalid.
+   */
+  readonly checkChain?: (chain: Chain) => string | undefined;
   /** Release pools, timers, stores. Called when the plan that holds the stage is retired. */
   readonly close?: () => void | Promise<void>;
 }

@@ -1,3 +1,5 @@
+import type { RequestContext } from './context.js';
+
 /**
  * Who made the request, as proved by an authenticate-phase plugin. Every authenticator produces this
  * one shape, so the stages after it never care how the caller proved itself.
@@ -78,6 +80,17 @@ export interface PresentedToken {
  *    credential: the `authentication` stage answers, counts and logs uniformly).
  * An exception thrown from an authenticator is a bug and answers 500 (fail closed).
  */
+/**
+ * The auth-lockout stage hands this to the authentication gate on the context: the gate reports
+ * every refusal and asks, for a credential that passed, whether its id is locked.
+ */
+export interface AuthAttempts {
+  /** Counts a refusal (per client IP and per credential id); never throws. */
+  failed(ctx: RequestContext, failure: AuthFailure): void;
+  /** Seconds until `credentialId` may be used again, 0 if it is not locked. */
+  credentialLockedFor(credentialId: string): number | Promise<number>;
+}
+
 export interface AuthnFields {
   authFailure: AuthFailure | undefined;
   token: PresentedToken | undefined;

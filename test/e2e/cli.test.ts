@@ -35,13 +35,19 @@ describe('portcullis CLI', () => {
     // Order is phase, then priority, then name.
     const chain = r.stdout.split('route hello:')[1]?.split('\n\n')[0] ?? '';
     const phases = [...chain.matchAll(/^\s{4}(\w+)\s+([\w-]+)/gm)].map((m) => `${m[1]}:${m[2]}`);
-    assert.deepEqual(phases, [
-      'guard:request-guard',
-      'proxy:forward',
-      'respond:security-headers',
-      'respond:response-hygiene',
-      'log:access-log',
-    ]);
+    // The authentication gate closes the authenticate phase, after the lockout (and token binding).
+    assert.equal(phases.filter((p) => p.startsWith('authenticate:')).at(0), 'authenticate:auth-lockout');
+    assert.equal(phases.filter((p) => p.startsWith('authenticate:')).at(-1), 'authenticate:authentication');
+    assert.deepEqual(
+      phases.filter((p) => !p.startsWith('authenticate:')),
+      [
+        'guard:request-guard',
+        'proxy:forward',
+        'respond:security-headers',
+        'respond:response-hygiene',
+        'log:access-log',
+      ],
+    );
   });
 
   it('a YAML syntax error names file, line and column and exits 2 without a stack trace', async () => {
@@ -93,7 +99,7 @@ describe('portcullis CLI', () => {
     assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
     const cfg = file(
       'tls.yaml',
-      `listeners:\n  - name: tls\n    port: 0\n    tls:\n      cert: ${join(out, 'server.crt')}\n      key: ${join(out, 'server.key')}\nupstreams:\n  api:\n    url: http://127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n`,
+      `listeners:\n  - name: tls\n    port: 0\n    tls:\n      cert: ${join(out, 'server.crt')}\n      key: ${join(out, 'server.key')}\nupstreams:\n  api:\n    url: http://127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\nplugins:\n  authentication:\n    anonymous: true\n`,
     );
     const c = await run([CLI, 'check', '--config', cfg]);
     assert.equal(c.code, 0, c.stderr);
@@ -115,7 +121,7 @@ describe('portcullis CLI', () => {
   it('never prints a value that came from ${env:…}', async () => {
     const cfg = file(
       'secret.yaml',
-      'upstreams:\n  api:\n    url: ${env:SECRET_URL}\nroutes:\n  - id: a\n    host: ${env:SECRET_HOST}\n    path: /t/${env:TENANT_TOKEN}/items\n    upstream: api\n',
+      'upstreams:\n  api:\n    url: ${env:SECRET_URL}\nroutes:\n  - id: a\n    host: ${env:SECRET_HOST}\n    path: /t/${env:TENANT_TOKEN}/items\n    upstream: api\nplugins:\n  authentication:\n    anonymous: true\n',
     );
     const r = await run([CLI, 'check', '--config', cfg], {
       SECRET_URL: 'http://internal-s3cr3t.example:8080/base',
@@ -130,7 +136,7 @@ describe('portcullis CLI', () => {
   it('refuses credentials inside an upstream URL', async () => {
     const cfg = file(
       'userinfo.yaml',
-      'upstreams:\n  api:\n    url: http://user:pw@127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\n',
+      'upstreams:\n  api:\n    url: http://user:pw@127.0.0.1:1\nroutes:\n  - id: a\n    path: /a\n    upstream: api\nplugins:\n  authentication:\n    anonymous: true\n',
     );
     const r = await run([CLI, 'check', '--config', cfg]);
     assert.equal(r.code, 2);
@@ -153,7 +159,7 @@ describe('portcullis start', () => {
   it('serves, then on SIGTERM finishes the in-flight request and exits 0', async () => {
     const cfg = file(
       'start.yaml',
-      `listeners:\n  - name: public\n    port: 0\nupstreams:\n  api:\n    url: ${upstream.url}\nroutes:\n  - id: slow\n    path: /slow\n    upstream: api\n`,
+      `listeners:\n  - name: public\n    port: 0\nupstreams:\n  api:\n    url: ${upstream.url}\nroutes:\n  - id: slow\n    path: /slow\n    upstream: api\nplugins:\n  authentication:\n    anonymous: true\n`,
     );
     const { running, match } = await startUntil(
       [CLI, 'start', '--config', cfg],

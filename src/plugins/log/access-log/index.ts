@@ -121,6 +121,11 @@ export default definePlugin({
             bytesOut: ctx.bytesOut,
             clientIp: ctx.clientIp,
             principal: ctx.principal?.id,
+            // Why a credential was refused: for the operator, never in the answer to the client.
+            auth:
+              ctx.authFailure === undefined
+                ? undefined
+                : { method: ctx.authFailure.method, reason: ctx.authFailure.reason },
             clientCert: ctx.clientCertificate?.fingerprint256,
             monitored: ctx.monitored,
             headers,

@@ -1,0 +1,75 @@
+import type { RequestContext } from '../../../core/context.js';
+import type { Principal } from '../../../core/principal.js';
+
+export const IDENTITY_FIELDS = [
+  'id',
+  'kind',
+  'subject',
+  'consumer',
+  'tenant',
+  'roles',
+  'scopes',
+  'method',
+  'credentialId',
+] as const;
+export type IdentityField = (typeof IDENTITY_FIELDS)[number];
+
+const PREFIX = 'x-portcullis-';
+
+/** Header values must be visible ASCII: anything else (CR, LF, non-ASCII) is percent-encoded. */
+function headerSafe(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) return encodeURIComponent(value);
+  }
+  return value;
+}
+
+function fieldValue(principal: Principal, field: IdentityField): string | undefined {
+  switch (field) {
+    case 'roles':
+      return principal.roles.length ? principal.roles.join(',') : undefined;
+    case 'scopes':
+      return principal.scopes.length ? principal.scopes.join(' ') : undefined;
+    default:
+      return principal[field];
+  }
+}
+
+export interface IdentityHeaders {
+  /**
+   * The upstream header changes for a request: every client copy of an identity header (and of any
+   * x-portcullis-* header) removed, then the verified values set. No principal: only the removals.
+   */
+  headersFor(
+    ctx: RequestContext,
+    principal: Principal | undefined,
+    token?: string,
+  ): Record<string, string | null>;
+}
+
+export function createIdentityHeaders(
+  mapping: Readonly<Record<string, IdentityField>>,
+  strip: readonly string[],
+  upstreamToken: { readonly enabled: boolean; readonly header: string },
+): IdentityHeaders {
+  const removals: Record<string, null> = {};
+  for (const name of [...Object.keys(mapping), ...strip]) removals[name] = null;
+  if (upstreamToken.enabled) removals[upstreamToken.header] = null;
+  const entries = Object.entries(mapping);
+  const tokenHeader = upstreamToken.enabled ? upstreamToken.header : undefined;
+  return {
+    headersFor(ctx, principal, token) {
+      const out: Record<string, string | null> = { ...removals };
+      for (const name in ctx.req.headers) if (name.startsWith(PREFIX)) out[name] = null;
+      if (principal === undefined) return out;
+      for (let i = 0; i < entries.length; i++) {
+        const [name, field] = entries[i] as [string, IdentityField];
+        const value = fieldValue(principal, field);
+        if (value !== undefined && value !== '') out[name] = headerSafe(value);
+      }
+      if (token !== undefined && tokenHeader !== undefined) out[tokenHeader] = token;
+      return out;
+    },
+  };
+}
