@@ -88,8 +88,13 @@ export interface NewApiKey {
 export function generateApiKey(): NewApiKey {
   const keyId = randomBase62(KID_LENGTH);
   const secret = randomBytes(32).toString('base64url');
+  return { key: assembleApiKey(keyId, secret), keyId, secret };
+}
+
+/** Puts a key together from its id and secret, checksum included (tests forge keys with it). */
+export function assembleApiKey(keyId: string, secret: string): string {
   const body = `${KEY_PREFIX}${keyId}_${secret}`;
-  return { key: body + base62(crc32(body), CHECKSUM_LENGTH), keyId, secret };
+  return body + base62(crc32(body), CHECKSUM_LENGTH);
 }
 
 export type ParsedApiKey =
