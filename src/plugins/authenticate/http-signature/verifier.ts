@@ -13,6 +13,7 @@ import {
   type Limits,
   parseDictionary,
   StructuredFieldError,
+  serializeItem,
 } from './structured.js';
 
 /** A key as registered in the settings. */
@@ -233,8 +234,14 @@ export function createVerifier(
 
     // Covered components: well-formed, and the required ones present.
     const names = new Set<string>();
+    const ids = new Set<string>();
     try {
-      for (const item of covered.items) names.add(checkComponent(item));
+      for (const item of covered.items) {
+        names.add(checkComponent(item));
+        const id = serializeItem(item);
+        if (ids.has(id)) return fail('malformed', keyid);
+        ids.add(id);
+      }
     } catch (err) {
       if (err instanceof SignatureBaseError) return fail(err.reason, keyid);
       throw err;
