@@ -1,17 +1,112 @@
-import { Type } from '@sinclair/typebox';
+import {
+  type BearerResult,
+  bearerFromHeader,
+  bearerFromQuery,
+  invalidRequestChallenge,
+  invalidTokenChallenge,
+  isJwtShaped,
+  type PresentedBearer,
+  sharedWithinPlan,
+  takeQueryParameter,
+} from '../../../auth/bearer.js';
+import type { RequestContext } from '../../../core/context.js';
 import { definePlugin } from '../../../core/plugin.js';
+import { jwtSchema } from './schema.js';
+import { JwtVerifier, type Outcome, type VerifiedToken } from './verifier.js';
 
-// Placeholder: replaced by the real authenticator while issue 4 is built.
+export { jwtSchema } from './schema.js';
+export { JwtVerifier } from './verifier.js';
+
+const METHOD = 'jwt';
+
+function setUpstreamHeader(ctx: RequestContext, name: string, value: string | null): void {
+  if (ctx.upstreamHeaders === undefined) ctx.upstreamHeaders = {};
+  ctx.upstreamHeaders[name] = value;
+}
+
+function refuse(ctx: RequestContext, reason: string, presented: PresentedBearer | undefined): void {
+  ctx.authFailure = {
+    method: METHOD,
+    reason,
+    challenge:
+      reason === 'multiple_tokens'
+        ? invalidRequestChallenge(presented?.scheme)
+        : invalidTokenChallenge(presented?.scheme),
+  };
+}
+
 export default definePlugin({
-  name: 'jwt',
+  name: METHOD,
   phase: 'authenticate',
   priority: 500,
-  description: 'Authenticates JWT access tokens (JWKS or static keys per issuer).',
-  schema: Type.Object({}, { additionalProperties: false }),
+  description:
+    'Authenticates JWT access tokens (Authorization: Bearer or DPoP) per issuer: JWKS (cached, refetched on an unknown kid at most once per cooldown) or static keys or an HMAC secret; algorithm allowlist, iss/aud/exp required, nbf/iat with clock skew, max age, required claims, typ; verified tokens cached until exp.',
+  schema: jwtSchema,
   enabledByDefault: false,
   enforcing: false,
   optional: true,
-  create() {
-    return { onRequest() {} };
+  async create(config, { deps }) {
+    const shared = sharedWithinPlan(deps, `jwt\0${JSON.stringify(config)}`, () => {
+      const verifier = new JwtVerifier(config, { logger: deps.logger });
+      return { value: { verifier, ready: verifier.init() }, close: () => verifier.close() };
+    });
+    try {
+      await shared.value.ready;
+    } catch (err) {
+      await shared.release();
+      throw err;
+    }
+    const { verifier } = shared.value;
+    const queryParameter = config.queryParameter;
+    const forwardToken = config.forwardToken;
+
+    function accept(ctx: RequestContext, verified: VerifiedToken, presented: PresentedBearer): void {
+      ctx.principal = verified.principal;
+      ctx.token = { raw: presented.token, scheme: presented.scheme, cnf: verified.cnf };
+      if (!forwardToken) setUpstreamHeader(ctx, 'authorization', null);
+      else if (presented.from === 'query')
+        setUpstreamHeader(ctx, 'authorization', `Bearer ${presented.token}`);
+    }
+
+    function settle(ctx: RequestContext, outcome: Outcome, presented: PresentedBearer): void {
+      // Another authenticator may have decided while this one waited.
+      if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+      if (outcome.ok) accept(ctx, outcome.token, presented);
+      else if (outcome.unavailable)
+        ctx.authFailure = { method: METHOD, reason: outcome.reason, unavailable: true };
+      else refuse(ctx, outcome.reason, presented);
+    }
+
+    return {
+      challenge: 'Bearer',
+      close: shared.release,
+      onRequest: function authenticateJwt(ctx: RequestContext): void | Promise<void> {
+        if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+        let found: BearerResult = bearerFromHeader(ctx.req.headers.authorization);
+        if (queryParameter !== '') {
+          const taken = takeQueryParameter(ctx.query, queryParameter);
+          if (taken.values.length > 0) {
+            // The token never travels on in the URL, and never reaches the access log.
+            ctx.query = taken.rest;
+            found = found === undefined ? bearerFromQuery(taken.values) : { error: 'multiple_tokens' };
+          }
+        }
+        if (found === undefined) return;
+        if ('error' in found) {
+          refuse(ctx, found.error, undefined);
+          return;
+        }
+        // An opaque token is not ours: another authenticator (introspection) may take it.
+        if (!isJwtShaped(found.token)) return;
+        const presented = found;
+        const known = verifier.lookup(presented.token, Date.now());
+        if (known !== undefined) {
+          if (typeof known === 'string') refuse(ctx, known, presented);
+          else accept(ctx, known, presented);
+          return;
+        }
+        return verifier.verify(presented.token).then((outcome) => settle(ctx, outcome, presented));
+      },
+    };
   },
 });

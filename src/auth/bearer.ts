@@ -1,0 +1,367 @@
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import type { PluginDeps } from '../core/plugin.js';
+
+/**
+ * Shared plumbing for the access-token authenticators (jwt, introspection): reading the token
+ * from `Authorization: Bearer|DPoP <token>` (or a query parameter), strict syntax and length
+ * limits, the outbound HTTP call to an identity provider, and a bounded TTL cache.
+ */
+
+/** Longest token accepted, in characters. Larger ones are refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export type TokenScheme = 'Bearer' | 'DPoP';
+
+/** A token as presented by the client. */
+export interface PresentedBearer {
+  readonly token: string;
+  readonly scheme: TokenScheme;
+  readonly from: 'header' | 'query';
+}
+
+/** Why a presented token was refused before any authenticator looked at it. */
+export type BearerSyntaxError = 'malformed' | 'oversized' | 'multiple_tokens';
+
+/** No token (undefined), a token, or a token that cannot be one. */
+export type BearerResult = PresentedBearer | { readonly error: BearerSyntaxError } | undefined;
+
+// RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const B64TOKEN = new Uint8Array(128);
+// base64url alphabet (the characters of a JWS compact serialization besides ".")
+const B64URL = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  const alnum = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+  B64TOKEN[c] = alnum || '-._~+/'.includes(ch) ? 1 : 0;
+  B64URL[c] = alnum || ch === '-' || ch === '_' ? 1 : 0;
+}
+
+/** RFC 6750 b64token syntax, checked in one linear pass (no regex on client input). */
+export function isB64Token(token: string): boolean {
+  const n = token.length;
+  if (n === 0) return false;
+  let end = n;
+  while (end > 0 && token.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (end === 0) return false;
+  for (let i = 0; i < end; i++) {
+    const c = token.charCodeAt(i);
+    if (c >= 128 || B64TOKEN[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The shape of a JWS compact serialization: three base64url segments, header and payload not
+ * empty. The signature may be empty (an unsecured `alg: none` token still looks like a JWT, so
+ * the jwt authenticator refuses it instead of passing it on as an opaque token).
+ */
+export function isJwtShaped(token: string): boolean {
+  let dots = 0;
+  let segmentStart = 0;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (i === segmentStart || ++dots > 2) return false;
+      segmentStart = i + 1;
+    } else if (c >= 128 || B64URL[c] === 0) return false;
+  }
+  return dots === 2;
+}
+
+function schemeOf(value: string): TokenScheme | undefined {
+  // Scheme names are case-insensitive (RFC 9110 11.1); checked without allocating.
+  if (value.length > 7 && value.charCodeAt(6) === 32) {
+    const s = value.slice(0, 6);
+    if (s === 'Bearer' || s.toLowerCase() === 'bearer') return 'Bearer';
+  }
+  if (value.length > 5 && value.charCodeAt(4) === 32) {
+    const s = value.slice(0, 4);
+    if (s === 'DPoP' || s.toLowerCase() === 'dpop') return 'DPoP';
+  }
+  return undefined;
+}
+
+/**
+ * Reads `Authorization: Bearer <token>` or `Authorization: DPoP <token>`. Another scheme (Basic,
+ * ApiKey, Signature…) is not a token: undefined. A token of the wrong syntax or size: an error.
+ */
+export function bearerFromHeader(value: string | undefined, allowDPoP = true): BearerResult {
+  if (value === undefined) return undefined;
+  const scheme = schemeOf(value);
+  if (scheme === undefined || (scheme === 'DPoP' && !allowDPoP)) return undefined;
+  let start = scheme === 'Bearer' ? 7 : 5;
+  // Extra spaces between scheme and token are tolerated; Node trims the header's outer whitespace.
+  while (start < value.length && value.charCodeAt(start) === 32) start++;
+  if (value.length - start > MAX_TOKEN_LENGTH) return { error: 'oversized' };
+  const token = value.slice(start);
+  if (!isB64Token(token)) return { error: 'malformed' };
+  return { token, scheme, from: 'header' };
+}
+
+/** A query parameter taken out of a query string: its value (if any) and the query without it. */
+export interface TakenParameter {
+  readonly values: readonly string[];
+  readonly rest: string;
+}
+
+/**
+ * Removes every `name=value` from a raw query string (names compared after form-decoding) and
+ * returns their decoded values; the rest of the query is kept byte for byte.
+ */
+export function takeQueryParameter(query: string, name: string): TakenParameter {
+  if (query === '') return { values: [], rest: query };
+  const parts = query.split('&');
+  const kept: string[] = [];
+  const values: string[] = [];
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    if (formDecode(rawName) === name) values.push(formDecode(eq === -1 ? '' : part.slice(eq + 1)) ?? '\0');
+    else kept.push(part);
+  }
+  return values.length === 0 ? { values, rest: query } : { values, rest: kept.join('&') };
+}
+
+function formDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A token from a query parameter (RFC 6750 2.3), checked like a header token. */
+export function bearerFromQuery(values: readonly string[]): BearerResult {
+  if (values.length === 0) return undefined;
+  if (values.length > 1) return { error: 'multiple_tokens' };
+  const token = values[0] as string;
+  if (token.length > MAX_TOKEN_LENGTH) return { error: 'oversized' };
+  if (!isB64Token(token)) return { error: 'malformed' };
+  return { token, scheme: 'Bearer', from: 'query' };
+}
+
+/** The RFC 6750 / RFC 9449 challenge for a refused token, in the scheme it was presented with. */
+export function invalidTokenChallenge(scheme: TokenScheme | undefined): string {
+  return scheme === 'DPoP' ? 'DPoP error="invalid_token"' : 'Bearer error="invalid_token"';
+}
+
+/** A request that is not a usable token request at all (two tokens, bad syntax): RFC 6750 3.1. */
+export function invalidRequestChallenge(scheme: TokenScheme | undefined): string {
+  return scheme === 'DPoP' ? 'DPoP error="invalid_request"' : 'Bearer error="invalid_request"';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound calls to identity providers (JWKS, introspection)
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  if (host === 'localhost') return true;
+  const kind = isIP(host);
+  if (kind === 4) return host.startsWith('127.');
+  if (kind === 6) return host === '::1' || host.toLowerCase().startsWith('::ffff:127.');
+  return false;
+}
+
+/**
+ * An identity-provider endpoint must be https://, or plain http:// to a loopback address (a
+ * sidecar or a test). Throws a start-up error otherwise. Userinfo in the URL is refused: client
+ * credentials have their own settings and would otherwise end up in logs.
+ */
+export function checkEndpointUrl(value: string, setting: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`${setting} is not a valid absolute URL`);
+  }
+  if (url.username !== '' || url.password !== '')
+    throw new Error(`${setting} must not contain credentials (user:password@)`);
+  if (url.hash !== '') throw new Error(`${setting} must not have a #fragment`);
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
+  throw new Error(
+    `${setting} must use https:// (plain http:// is allowed only to a loopback address such as 127.0.0.1 or localhost)`,
+  );
+}
+
+/** Why an outbound call gave no usable answer. Never carries a credential. */
+export class EndpointError extends Error {
+  override name = 'EndpointError';
+  constructor(
+    readonly kind: 'timeout' | 'network' | 'too_large' | 'status',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface EndpointAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+}
+
+export interface EndpointCall {
+  readonly method: 'GET' | 'POST';
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+  /** Whole call (connect, headers and body) must finish in this time. */
+  readonly timeoutMs: number;
+  /** Larger answers are cut off and refused. */
+  readonly maxBytes: number;
+}
+
+/** A small connection pool for calls to identity providers; closed with the plan. */
+export function createEndpointAgent(timeoutMs: number): Agent {
+  return new Agent({
+    connect: { timeout: timeoutMs },
+    keepAliveTimeout: 10_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+}
+
+/**
+ * One call to an identity provider with undici: total timeout, body size limit, no redirects
+ * followed (a 3xx is just a status). Rejects with an EndpointError.
+ */
+export async function callEndpoint(agent: Agent, url: URL, call: EndpointCall): Promise<EndpointAnswer> {
+  const signal = AbortSignal.timeout(call.timeoutMs);
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(url, {
+      dispatcher: agent,
+      method: call.method,
+      headers: call.headers,
+      body: call.body,
+      signal,
+    });
+  } catch (err) {
+    throw toEndpointError(err, signal);
+  }
+  const declared = Number(res.headers['content-length']);
+  if (declared > call.maxBytes) {
+    res.body.destroy();
+    throw new EndpointError('too_large', `answer larger than ${call.maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > call.maxBytes) {
+        res.body.destroy();
+        throw new EndpointError('too_large', `answer larger than ${call.maxBytes} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof EndpointError) throw err;
+    throw toEndpointError(err, signal);
+  }
+  return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) };
+}
+
+function toEndpointError(err: unknown, signal: AbortSignal): EndpointError {
+  if (signal.aborted) return new EndpointError('timeout', 'timed out');
+  const code = (err as { code?: unknown }).code;
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  )
+    return new EndpointError('timeout', 'timed out');
+  return new EndpointError('network', typeof code === 'string' ? code : 'request failed');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded cache
+
+/**
+ * A map with a size bound and per-entry expiry (epoch ms). Oldest insertions are evicted first
+ * once full; expired entries are dropped when met. maxEntries 0 disables it.
+ */
+export class TtlCache<V> {
+  private readonly map = new Map<string, { value: V; expiresAt: number }>();
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const entry = this.map.get(key);
+    if (entry === undefined) return undefined;
+    if (now >= entry.expiresAt) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key: string, value: V, expiresAt: number): void {
+    if (this.maxEntries <= 0) return;
+    if (this.map.has(key)) this.map.delete(key);
+    else if (this.map.size >= this.maxEntries) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+    this.map.set(key, { value, expiresAt });
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One shared instance per plan
+
+interface Shared {
+  value: unknown;
+  refs: number;
+  close: () => void | Promise<void>;
+}
+const sharedByPlan = new WeakMap<PluginDeps, Map<string, Shared>>();
+
+/**
+ * A plugin is created once per route; routes with the same settings share one instance of the
+ * expensive part (key sets, JWKS fetcher, caches) within a plan. Returns it and a release
+ * function for the route's `close`; the last release closes it.
+ */
+export function sharedWithinPlan<T>(
+  deps: PluginDeps,
+  key: string,
+  make: () => { value: T; close: () => void | Promise<void> },
+): { value: T; release: () => void | Promise<void> } {
+  let byKey = sharedByPlan.get(deps);
+  if (byKey === undefined) {
+    byKey = new Map();
+    sharedByPlan.set(deps, byKey);
+  }
+  let shared = byKey.get(key);
+  if (shared === undefined) {
+    const made = make();
+    shared = { value: made.value, refs: 0, close: made.close };
+    byKey.set(key, shared);
+  }
+  shared.refs++;
+  const entry = shared;
+  const map = byKey;
+  let released = false;
+  return {
+    value: entry.value as T,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--entry.refs > 0) return;
+      map.delete(key);
+      return entry.close();
+    },
+  };
+}
