@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { VERSION } from '../version.js';
 import { checkCommand } from './check.js';
+import { registerKeysCommand } from './keys.js';
 import { startGateway } from './start.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad usage. */
@@ -69,6 +70,8 @@ program
     const { certsDevCommand } = await import('./certs.js');
     await certsDevCommand(opts.out);
   });
+
+registerKeysCommand(program, defaultConfig);
 
 try {
   await program.parseAsync(process.argv);

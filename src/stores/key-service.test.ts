@@ -58,7 +58,7 @@ describe('key service', () => {
     const revoked = await service.revoke(info.id);
     assert.equal(revoked.revokedAt, now);
     assert.equal(keyStatus(revoked, now), 'revoked');
-    await assert.rejects(service.revoke('nope'), { code: 'not_found' });
+    await assert.rejects(service.revoke('nope'), { kind: 'not_found' });
   });
 
   it('rotates: same metadata, the old key expires after the overlap and names its successor', async () => {
@@ -80,12 +80,12 @@ describe('key service', () => {
     assert.equal(old?.expiresAt, now + 3_600_000);
     assert.equal(old?.replacedBy, rotated.info.id);
     assert.deepEqual(rotated.previous, old);
-    await assert.rejects(service.rotate(info.id, 0), { code: 'conflict', message: /already rotated/ });
-    await assert.rejects(service.rotate('nope', 0), { code: 'not_found' });
-    await assert.rejects(service.rotate(rotated.info.id, -1), { code: 'invalid' });
+    await assert.rejects(service.rotate(info.id, 0), { kind: 'conflict', message: /already rotated/ });
+    await assert.rejects(service.rotate('nope', 0), { kind: 'not_found' });
+    await assert.rejects(service.rotate(rotated.info.id, -1), { kind: 'invalid' });
     const revoked = await service.create({ consumer: 'acme' });
     await service.revoke(revoked.info.id);
-    await assert.rejects(service.rotate(revoked.info.id, 0), { code: 'conflict' });
+    await assert.rejects(service.rotate(revoked.info.id, 0), { kind: 'conflict' });
   });
 
   it('the overlap never extends an expiry that comes sooner', async () => {

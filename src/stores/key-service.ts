@@ -31,7 +31,7 @@ export class KeyServiceError extends Error {
   override name = 'KeyServiceError';
   constructor(
     message: string,
-    readonly code: 'invalid' | 'not_found' | 'conflict',
+    readonly kind: 'invalid' | 'not_found' | 'conflict',
   ) {
     super(message);
   }
