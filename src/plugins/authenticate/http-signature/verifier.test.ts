@@ -430,6 +430,14 @@ describe('http-signature verifier', () => {
     }
   });
 
+  it('refuses required components it could never see', () => {
+    for (const name of ['@status', '@signature-params', '@nope', 'Content-Digest'])
+      assert.throws(
+        () => createVerifier(settings({ requiredComponents: [name] }), { replay: () => new FakeReplay() }),
+        /requiredComponents/,
+      );
+  });
+
   it('refuses keys that cannot be used, at start-up, without printing them', () => {
     const bad: [Partial<VerifierSettings['keys'][string]>, RegExp][] = [
       [{ algorithm: 'ed25519', publicKey: 'not a key' }, /not a readable/],

@@ -5,7 +5,7 @@
 import type { Principal } from '../../../core/principal.js';
 import type { ReplayCache } from '../../../stores/types.js';
 import { type Algorithm, importKey, type VerificationKey, verifySignature } from './algorithms.js';
-import { buildSignatureBase, checkComponent, type MessageView, SignatureBaseError } from './base.js';
+import { buildSignatureBase, checkComponent, DERIVED, type MessageView, SignatureBaseError } from './base.js';
 import { checkContentDigest, type DigestAlgorithm } from './digest.js';
 import {
   type BareItem,
@@ -138,8 +138,8 @@ interface Required {
 function compileRequired(list: readonly string[]): Required {
   for (const name of list) {
     if (name !== name.toLowerCase()) throw new Error(`requiredComponents: "${name}" must be lower case`);
-    if (name === '@signature-params' || name === '@status')
-      throw new Error(`requiredComponents: "${name}" cannot be required of a request`);
+    if (name.startsWith('@') && !DERIVED.has(name))
+      throw new Error(`requiredComponents: "${name}" is not a derived component this verifier supports`);
   }
   return { all: list.filter((n) => n !== 'content-digest'), digest: list.includes('content-digest') };
 }
