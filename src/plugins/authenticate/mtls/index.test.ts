@@ -7,7 +7,7 @@ import type { Stores } from '../../../stores/types.js';
 import { canonicalFingerprint, createIdentityMapper, type MtlsSettings, sansOf } from './identity.js';
 import mtls from './index.js';
 
-const FP = 'AB:'.repeat(31) + 'CD';
+const FP = `${'AB:'.repeat(31)}CD`;
 const FP_PLAIN = FP.replaceAll(':', '').toLowerCase();
 
 function cert(over: Partial<ClientCertificate> = {}): ClientCertificate {
