@@ -13,9 +13,9 @@ export async function redisSkipReason(label: string): Promise<string | false> {
   if (process.env.CI === 'true') return false;
   const redis = new Redis(REDIS_URL, {
     lazyConnect: true,
-    connectTimeout: 500,
+    connectTimeout: 2000,
     maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+    retryStrategy: (times) => (times > 2 ? null : 100),
   });
   redis.on('error', () => {});
   try {
