@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { deepFreeze } from '../config/load.js';
 import type { PresentedToken, Principal } from '../core/principal.js';
 
@@ -35,6 +36,29 @@ export function stringList(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((s): s is string => typeof s === 'string' && s !== '');
   return [];
 }
+
+/** Settings schema of the claim → principal mapping (jwt and introspection use the same). */
+export const claimMappingProperties = {
+  rolesClaim: Type.String({
+    description:
+      'Claim with the roles (dotted path, e.g. "realm_access.roles"; a claim whose name contains dots is found by its full name first): an array of strings or a space-separated string.',
+    default: 'roles',
+  }),
+  scopesClaim: Type.String({
+    description:
+      'Claim with the scopes: a space-separated string ("scope", RFC 8693) or an array of strings. With "scope", an "scp" array is read when "scope" is absent.',
+    default: 'scope',
+  }),
+  consumerClaim: Type.String({
+    description:
+      'Claim naming the client (the principal\'s consumer). With "client_id", "azp" is read when it is absent.',
+    default: 'client_id',
+  }),
+  tenantClaim: Type.String({
+    description: 'Claim naming the tenant (dotted path); empty: no tenant.',
+    default: '',
+  }),
+};
 
 export interface ClaimMappingSettings {
   /** Claim (dotted path) with the roles: an array of strings or a space-separated string. */

@@ -1,17 +1,79 @@
-import { Type } from '@sinclair/typebox';
+import {
+  bearerFromHeader,
+  invalidTokenChallenge,
+  type PresentedBearer,
+  sharedWithinPlan,
+} from '../../../auth/bearer.js';
+import type { RequestContext } from '../../../core/context.js';
 import { definePlugin } from '../../../core/plugin.js';
+import { type Introspected, Introspector, type Outcome } from './introspector.js';
+import { introspectionSchema } from './schema.js';
 
-// Placeholder: replaced by the real authenticator while issue 4 is built.
+export { Introspector } from './introspector.js';
+export { introspectionSchema } from './schema.js';
+
+const METHOD = 'introspection';
+
 export default definePlugin({
-  name: 'introspection',
+  name: METHOD,
   phase: 'authenticate',
+  // After jwt (500): a JWT the jwt authenticator decided is never introspected.
   priority: 400,
-  description: 'Authenticates opaque OAuth2 access tokens by RFC 7662 introspection.',
-  schema: Type.Object({}, { additionalProperties: false }),
+  description:
+    'Authenticates opaque OAuth2 access tokens (Authorization: Bearer or DPoP) by RFC 7662 introspection: client authentication to the endpoint, active answers cached until min(exp, TTL), refusals briefly, timeout or endpoint error → 503 (fail closed).',
+  schema: introspectionSchema,
   enabledByDefault: false,
   enforcing: false,
   optional: true,
-  create() {
-    return { onRequest() {} };
+  create(config, { deps }) {
+    const shared = sharedWithinPlan(deps, `introspection\0${JSON.stringify(config)}`, () => {
+      const introspector = new Introspector(config, { logger: deps.logger });
+      return { value: introspector, close: () => introspector.close() };
+    });
+    const introspector = shared.value;
+    const forwardToken = config.forwardToken;
+
+    function accept(ctx: RequestContext, found: Introspected, presented: PresentedBearer): void {
+      ctx.principal = found.principal;
+      ctx.token = { raw: presented.token, scheme: presented.scheme, cnf: found.cnf };
+      if (!forwardToken) {
+        if (ctx.upstreamHeaders === undefined) ctx.upstreamHeaders = {};
+        ctx.upstreamHeaders.authorization = null;
+      }
+    }
+
+    function refuse(ctx: RequestContext, reason: string, presented: PresentedBearer | undefined): void {
+      ctx.authFailure = { method: METHOD, reason, challenge: invalidTokenChallenge(presented?.scheme) };
+    }
+
+    function settle(ctx: RequestContext, outcome: Outcome, presented: PresentedBearer): void {
+      if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+      if (outcome.ok) accept(ctx, outcome.token, presented);
+      else if (outcome.unavailable)
+        ctx.authFailure = { method: METHOD, reason: outcome.reason, unavailable: true };
+      else refuse(ctx, outcome.reason, presented);
+    }
+
+    return {
+      challenge: 'Bearer',
+      close: shared.release,
+      onRequest: function authenticateIntrospection(ctx: RequestContext): void | Promise<void> {
+        // A token another authenticator (jwt) accepted or refused is already decided.
+        if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+        const found = bearerFromHeader(ctx.req.headers.authorization);
+        if (found === undefined) return;
+        if ('error' in found) {
+          refuse(ctx, found.error, undefined);
+          return;
+        }
+        const known = introspector.lookup(found.token, Date.now());
+        if (known !== undefined) {
+          if (typeof known === 'string') refuse(ctx, known, found);
+          else accept(ctx, known, found);
+          return;
+        }
+        return introspector.check(found.token).then((outcome) => settle(ctx, outcome, found));
+      },
+    };
   },
 });

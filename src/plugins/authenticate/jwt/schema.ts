@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { claimMappingProperties } from '../../../auth/claims.js';
 
 /** Signature algorithms an issuer may allow. `none` is not one of them, by construction. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -24,29 +25,6 @@ const AlgorithmSchema = Type.Union(
 );
 
 const ClaimValueSchema = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
-
-/** Claim → principal mapping, shared with the introspection authenticator. */
-export const claimMappingProperties = {
-  rolesClaim: Type.String({
-    description:
-      'Claim with the roles (dotted path, e.g. "realm_access.roles"; a claim whose name contains dots is found by its full name first): an array of strings or a space-separated string.',
-    default: 'roles',
-  }),
-  scopesClaim: Type.String({
-    description:
-      'Claim with the scopes: a space-separated string ("scope", RFC 8693) or an array of strings. With "scope", an "scp" array is read when "scope" is absent.',
-    default: 'scope',
-  }),
-  consumerClaim: Type.String({
-    description:
-      'Claim naming the client (the principal\'s consumer). With "client_id", "azp" is read when it is absent.',
-    default: 'client_id',
-  }),
-  tenantClaim: Type.String({
-    description: 'Claim naming the tenant (dotted path); empty: no tenant.',
-    default: '',
-  }),
-};
 
 export const IssuerSchema = Type.Object(
   {
