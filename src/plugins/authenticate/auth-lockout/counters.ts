@@ -67,7 +67,7 @@ export function memoryCounters(maxEntries: number, now: () => number = Date.now)
       const e = entries.get(key);
       if (e === undefined) return 0;
       const left = e.blockedUntil - now();
-      return left > 0 ? left : 0;
+      return Math.max(left, 0);
     },
     close() {
       entries.clear();
@@ -124,7 +124,7 @@ export function redisCounters(
     async blockedFor(key) {
       try {
         const ttl = await redis.pttl(k(key, 'block'));
-        return ttl > 0 ? ttl : 0;
+        return Math.max(ttl, 0);
       } catch (err) {
         onError(err);
         return fallback.blockedFor(key);

@@ -60,7 +60,9 @@ export function createIdentityHeaders(
   const tokenHeader = upstreamToken.enabled ? upstreamToken.header : undefined;
   return {
     headersFor(ctx, principal, token) {
-      const out: Record<string, string | null> = { ...removals };
+      // Keep what an authenticator already asked for (e.g. its credential header removed).
+      const out: Record<string, string | null> =
+        ctx.upstreamHeaders === undefined ? { ...removals } : { ...ctx.upstreamHeaders, ...removals };
       for (const name in ctx.req.headers) if (name.startsWith(PREFIX)) out[name] = null;
       if (principal === undefined) return out;
       for (let i = 0; i < entries.length; i++) {

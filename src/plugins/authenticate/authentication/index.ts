@@ -65,7 +65,7 @@ export default definePlugin({
   enabledByDefault: true,
   enforcing: true,
   optional: false,
-  async create(config, { deps }) {
+  async create(config) {
     const realm = config.realm;
     const identity = createIdentityHeaders(config.identityHeaders, config.stripHeaders, config.upstreamToken);
     const upstreamToken = await createUpstreamToken(config.upstreamToken);

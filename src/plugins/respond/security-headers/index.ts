@@ -146,7 +146,8 @@ export default definePlugin({
         )
           headers['strict-transport-security'] = sts;
         // One caller's data must never be served to another from a shared cache: always forced.
-        if (noStoreWhenAuthenticated && ctx.principal !== undefined && ctx.principal.kind !== 'anonymous') headers['cache-control'] = 'no-store';
+        if (noStoreWhenAuthenticated && ctx.principal !== undefined && ctx.principal.kind !== 'anonymous')
+          headers['cache-control'] = 'no-store';
       },
     };
   },
