@@ -241,6 +241,8 @@ export async function callEndpoint(agent: Agent, url: URL, call: EndpointCall): 
     throw toEndpointError(err, signal);
   }
   const declared = Number(res.headers['content-length']);
+  // Destroying the body emits an error of its own; nobody else listens, so it is swallowed here.
+  res.body.on('error', () => undefined);
   if (declared > call.maxBytes) {
     res.body.destroy();
     throw new EndpointError('too_large', `answer larger than ${call.maxBytes} bytes`);
