@@ -1,7 +1,36 @@
 import { fileURLToPath } from 'node:url';
 import { startGateway } from '../../src/cli/start.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createDefaultRegistry } from '../../src/plugins/index.js';
+import { openStores } from '../../src/stores/index.js';
+import { KeyService } from '../../src/stores/key-service.js';
 import { startDemoApi } from '../demo-api/server.js';
+
+/**
+ * A fresh demo API key for the routes that need one (the previous demo keys are revoked), through
+ * the same key store and service as `portcullis keys create`. Undefined if the config has no keys.
+ */
+async function demoKey(file: string): Promise<string | undefined> {
+  const loaded = await loadConfigFile(file, { registry: createDefaultRegistry() });
+  const usesKeys = loaded.config.routes.some((r) => (r.plugins as Record<string, unknown>)['api-key']);
+  if (!usesKeys) return undefined;
+  const stores = openStores(loaded.config.stores, createLogger('warn', process.stderr));
+  try {
+    const service = new KeyService(stores.keys(), stores.keyPepper());
+    for (const old of await service.list({ consumer: 'quickstart-demo' }))
+      if (old.revokedAt === null) await service.revoke(old.id);
+    const { key } = await service.create({
+      consumer: 'quickstart-demo',
+      name: 'npm start',
+      scopes: ['orders'],
+    });
+    return key;
+  } finally {
+    await stores.close();
+  }
+}
 
 /**
  * `npm start`: the demo API on 127.0.0.1:3001 (DEMO_API_PORT), then Portcullis on
@@ -15,6 +44,7 @@ const config =
 try {
   const demo = await startDemoApi(Number(process.env.DEMO_API_PORT ?? 3001));
   process.env.DEMO_API_URL = demo.url;
+  const key = await demoKey(config);
   const { listeners, gateway } = await startGateway(config);
   const url = (listeners[0] as { url: string }).url;
   // Over HTTPS with the dev certificates, curl needs to trust the dev CA.
@@ -30,6 +60,13 @@ try {
       `  ${curl} ${url}/api/hello                 # passes: 200 from the demo API`,
       `  ${curl} -X DELETE ${url}/api/orders/42   # rejected: 405 problem+json METHOD_NOT_ALLOWED`,
       `  ${curl} ${url}/admin                     # undeclared: 404 ROUTE_NOT_FOUND, never proxied`,
+      ...(key === undefined
+        ? []
+        : [
+            `  ${curl} ${url}/api/orders/42            # no credential: 401 UNAUTHENTICATED`,
+            `  ${curl} -H 'Authorization: ApiKey ${key}' ${url}/api/orders/42`,
+            '                                            # the demo API key (made for this run): 200',
+          ]),
       '',
       'Access log lines follow as JSON. Ctrl-C stops (in-flight requests finish first).',
       '',

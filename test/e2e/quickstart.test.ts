@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,11 @@ import { CLI, ROOT, run, startUntil } from './process.js';
 const START = fileURLToPath(new URL('../../examples/quickstart/start.js', import.meta.url));
 
 it('the quick start runs the demo API behind the gateway and its three curl commands behave as printed', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'portcullis-qs-data-'));
   const { running, match } = await startUntil([START], /Portcullis is running on (http:\/\/[\d.:]+)/, {
     PORTCULLIS_PORT: '0',
     DEMO_API_PORT: '0',
+    PORTCULLIS_DATA_DIR: data,
   });
   try {
     const url = match[1] as string;
@@ -36,6 +38,22 @@ it('the quick start runs the demo API behind the gateway and its three curl comm
     const body = await undeclared.text();
     assert.equal(problemOf(undeclared.headers.get('content-type'), body).code, 'ROUTE_NOT_FOUND');
     assert.doesNotMatch(body, /admin page/);
+
+    // Orders need the API key the quick start printed (and made in its own data directory).
+    const printed = /Authorization: ApiKey (pcl_\S+)'/.exec(running.stderr());
+    assert.ok(printed, 'the quick start prints a demo API key');
+    const anonymous = await fetch(`${url}/api/orders/42`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(
+      problemOf(anonymous.headers.get('content-type'), await anonymous.text()).code,
+      'UNAUTHENTICATED',
+    );
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /^ApiKey realm="portcullis"/);
+    const withKey = await fetch(`${url}/api/orders/42`, {
+      headers: { authorization: `ApiKey ${printed[1]}` },
+    });
+    assert.equal(withKey.status, 200);
+    assert.ok(existsSync(join(data, 'portcullis.db')));
 
     const masked = await fetch(`${url}/api/boom`);
     assert.equal(masked.status, 500);
