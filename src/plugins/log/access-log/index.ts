@@ -25,14 +25,23 @@ export const accessLogSchema = Type.Object(
     }),
     headers: Type.Array(Type.String(), {
       description:
-        'Request headers to include in each line. Authorization, Proxy-Authorization, Cookie and Set-Cookie are always logged as [REDACTED].',
+        'Request headers to include in each line. Credential headers (Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-API-Key, DPoP, Signature, X-Portcullis-Identity) are always logged as [REDACTED]. Never list a custom credential header here.',
       default: ['user-agent'],
     }),
   },
   { additionalProperties: false },
 );
 
-const ALWAYS_REDACTED = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+const ALWAYS_REDACTED = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'dpop',
+  'signature',
+  'x-portcullis-identity',
+]);
 export const REDACTED = '[REDACTED]';
 
 /** "a=1&token=xyz" → "a=1&token=[REDACTED]"; names compared after decoding, case-insensitively. */
