@@ -26,29 +26,16 @@ export type BearerSyntaxError = 'malformed' | 'oversized' | 'multiple_tokens';
 /** No token (undefined), a token, or a token that cannot be one. */
 export type BearerResult = PresentedBearer | { readonly error: BearerSyntaxError } | undefined;
 
+// Both patterns are anchored runs of disjoint character classes: linear time on any input (no
+// nested or overlapping quantifiers), and faster in V8 than a hand-written loop.
 // RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const B64TOKEN = new Uint8Array(128);
-// base64url alphabet (the characters of a JWS compact serialization besides ".")
-const B64URL = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  const alnum = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-  B64TOKEN[c] = alnum || '-._~+/'.includes(ch) ? 1 : 0;
-  B64URL[c] = alnum || ch === '-' || ch === '_' ? 1 : 0;
-}
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+// JWS compact serialization: base64url header "." payload "." signature (may be empty).
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-/** RFC 6750 b64token syntax, checked in one linear pass (no regex on client input). */
+/** RFC 6750 b64token syntax. */
 export function isB64Token(token: string): boolean {
-  const n = token.length;
-  if (n === 0) return false;
-  let end = n;
-  while (end > 0 && token.charCodeAt(end - 1) === 61 /* = */) end--;
-  if (end === 0) return false;
-  for (let i = 0; i < end; i++) {
-    const c = token.charCodeAt(i);
-    if (c >= 128 || B64TOKEN[c] === 0) return false;
-  }
-  return true;
+  return B64TOKEN.test(token);
 }
 
 /**
@@ -57,16 +44,7 @@ export function isB64Token(token: string): boolean {
  * the jwt authenticator refuses it instead of passing it on as an opaque token).
  */
 export function isJwtShaped(token: string): boolean {
-  let dots = 0;
-  let segmentStart = 0;
-  for (let i = 0; i < token.length; i++) {
-    const c = token.charCodeAt(i);
-    if (c === 46 /* . */) {
-      if (i === segmentStart || ++dots > 2) return false;
-      segmentStart = i + 1;
-    } else if (c >= 128 || B64URL[c] === 0) return false;
-  }
-  return dots === 2;
+  return JWS_COMPACT.test(token);
 }
 
 function schemeOf(value: string): TokenScheme | undefined {
@@ -83,20 +61,32 @@ function schemeOf(value: string): TokenScheme | undefined {
 }
 
 /**
- * Reads `Authorization: Bearer <token>` or `Authorization: DPoP <token>`. Another scheme (Basic,
- * ApiKey, Signature…) is not a token: undefined. A token of the wrong syntax or size: an error.
+ * The token of `Authorization: Bearer <token>` or `DPoP <token>`, NOT checked: for a cache
+ * lookup before any parsing (only checked tokens are ever cached). Another scheme: undefined.
  */
-export function bearerFromHeader(value: string | undefined, allowDPoP = true): BearerResult {
+export function unsafeHeaderToken(
+  value: string | undefined,
+  allowDPoP = true,
+): { readonly token: string; readonly scheme: TokenScheme } | undefined {
   if (value === undefined) return undefined;
   const scheme = schemeOf(value);
   if (scheme === undefined || (scheme === 'DPoP' && !allowDPoP)) return undefined;
   let start = scheme === 'Bearer' ? 7 : 5;
   // Extra spaces between scheme and token are tolerated; Node trims the header's outer whitespace.
   while (start < value.length && value.charCodeAt(start) === 32) start++;
-  if (value.length - start > MAX_TOKEN_LENGTH) return { error: 'oversized' };
-  const token = value.slice(start);
-  if (!isB64Token(token)) return { error: 'malformed' };
-  return { token, scheme, from: 'header' };
+  return { token: value.slice(start), scheme };
+}
+
+/**
+ * Reads `Authorization: Bearer <token>` or `Authorization: DPoP <token>`. Another scheme (Basic,
+ * ApiKey, Signature…) is not a token: undefined. A token of the wrong syntax or size: an error.
+ */
+export function bearerFromHeader(value: string | undefined, allowDPoP = true): BearerResult {
+  const raw = unsafeHeaderToken(value, allowDPoP);
+  if (raw === undefined) return undefined;
+  if (raw.token.length > MAX_TOKEN_LENGTH) return { error: 'oversized' };
+  if (!isB64Token(raw.token)) return { error: 'malformed' };
+  return { token: raw.token, scheme: raw.scheme, from: 'header' };
 }
 
 /** A query parameter taken out of a query string: its value (if any) and the query without it. */

@@ -8,6 +8,7 @@ import {
   type PresentedBearer,
   sharedWithinPlan,
   takeQueryParameter,
+  unsafeHeaderToken,
 } from '../../../auth/bearer.js';
 import type { RequestContext } from '../../../core/context.js';
 import { definePlugin } from '../../../core/plugin.js';
@@ -82,7 +83,19 @@ export default definePlugin({
       close: shared.release,
       onRequest: function authenticateJwt(ctx: RequestContext): void | Promise<void> {
         if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
-        let found: BearerResult = bearerFromHeader(ctx.req.headers.authorization);
+        const header = ctx.req.headers.authorization;
+        if (queryParameter === '') {
+          // Hot path: a token verified before. Only checked tokens are cached, so a hit needs no
+          // syntax check; anything else takes the full path below.
+          const raw = unsafeHeaderToken(header);
+          if (raw === undefined) return;
+          const known = verifier.lookup(raw.token, Date.now());
+          if (known !== undefined && typeof known !== 'string') {
+            accept(ctx, known, { token: raw.token, scheme: raw.scheme, from: 'header' });
+            return;
+          }
+        }
+        let found: BearerResult = bearerFromHeader(header);
         if (queryParameter !== '') {
           const taken = takeQueryParameter(ctx.query, queryParameter);
           if (taken.values.length > 0) {
