@@ -3,6 +3,7 @@ import {
   invalidTokenChallenge,
   type PresentedBearer,
   sharedWithinPlan,
+  unsafeHeaderToken,
 } from '../../../auth/bearer.js';
 import type { RequestContext } from '../../../core/context.js';
 import { definePlugin } from '../../../core/plugin.js';
@@ -60,7 +61,16 @@ export default definePlugin({
       onRequest: function authenticateIntrospection(ctx: RequestContext): void | Promise<void> {
         // A token another authenticator (jwt) accepted or refused is already decided.
         if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
-        const found = bearerFromHeader(ctx.req.headers.authorization);
+        const header = ctx.req.headers.authorization;
+        const raw = unsafeHeaderToken(header);
+        if (raw === undefined) return;
+        // Hot path: only checked tokens are ever cached, so a hit needs no syntax check.
+        const hit = introspector.lookup(raw.token, Date.now());
+        if (hit !== undefined && typeof hit !== 'string') {
+          accept(ctx, hit, { token: raw.token, scheme: raw.scheme, from: 'header' });
+          return;
+        }
+        const found = bearerFromHeader(header);
         if (found === undefined) return;
         if ('error' in found) {
           refuse(ctx, found.error, undefined);
