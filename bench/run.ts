@@ -47,7 +47,8 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  * loops doing tls.connect → secureConnect → destroy, no session reuse, for BENCH_HANDSHAKE_SECONDS (5).
  *
  * Settings (environment): BENCH_DURATION (s, measured run, 10), BENCH_WARMUP (s, 3),
- * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2; the table
+ * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2, even rounds in
+ * reverse order; the table
  * shows the median), BENCH_TARGETS (comma list of the names above: direct, bare, portcullis, fastify,
  * portcullis-jwt, portcullis-apikey, portcullis-tls, nginx-tls; default the six plain-HTTP ones),
  * BENCH_JWT_MS (ms per measurement of the uncached JWT verification cost, 1000; 0 skips it),
@@ -962,7 +963,10 @@ async function main(): Promise<number> {
 
   const runs = new Map<TargetKey, RunFigures[]>(targets.map((t) => [t.key, []]));
   for (let round = 1; round <= settings.rounds; round++) {
-    for (const target of targets) {
+    // Odd rounds run the targets in order, even rounds in reverse (A B B A): a drift of the machine
+    // over the run (other load, heat, the client's own state) then weighs on no target's position.
+    const order = round % 2 === 1 ? targets : [...targets].reverse();
+    for (const target of order) {
       // The first round warms every target up (JIT, pools, sockets); later rounds are already warm.
       if (round === 1 && settings.warmup > 0) await load(target, settings, settings.warmup);
       const before = cpuMark(target, upstream.pid);
@@ -1031,7 +1035,7 @@ async function main(): Promise<number> {
       a.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined ? undefined : a.cpuUsPerReq - b.cpuUsPerReq;
     goals.push({ name: goal.name, ratio, target: goal.target, pass, valid, perRound, cpuRatio, cpuUsAdded });
     console.log(
-      `${pad(goal.name, nameWidth)} ${ratio.toFixed(2)}  (target ≥ ${goal.target.toFixed(2)})  ` +
+      `${pad(goal.name, nameWidth)} ${ratio.toFixed(3)}  (target ≥ ${goal.target.toFixed(2)})  ` +
         `${pass ? 'PASS' : valid ? 'MISS' : 'INVALID (errors or non-2xx)'}` +
         `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
         (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`) +
@@ -1052,7 +1056,7 @@ async function main(): Promise<number> {
     const hb = b.handshakes;
     goals.push({ name: c.name, ratio: a.reqPerSec / b.reqPerSec, perRound, cpuRatio });
     console.log(
-      `${pad(c.name, nameWidth)} ${(a.reqPerSec / b.reqPerSec).toFixed(2)}  (no target)` +
+      `${pad(c.name, nameWidth)} ${(a.reqPerSec / b.reqPerSec).toFixed(3)}  (no target)` +
         `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
         (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`) +
         (ha && hb ? `   handshakes/s ratio: ${(ha.perSecond / hb.perSecond).toFixed(2)}` : ''),
