@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   type TestUpstream,
   waitForLog,
 } from '../helpers.js';
+import { REDIS_URL, redisSkipReason } from '../stores/redis-env.js';
 
 /**
  * A stand-in authenticator that follows the authenticator contract, so these tests exercise the
@@ -345,5 +346,49 @@ describe('authentication gate', () => {
     assert.deepEqual([...statuses], [401]);
     assert.equal(upstream.calls.length, n);
     assert.equal((await send(gw, '/private', { 'x-test-credential': 'good:alice' })).status, 200);
+  });
+});
+
+describe('auth-lockout shared through Redis', async () => {
+  const skip = await redisSkipReason('auth-lockout redis');
+  let upstream: TestUpstream;
+  let nodes: TestGateway[] = [];
+
+  before(async () => {
+    if (skip) return;
+    upstream = await startUpstream();
+    const config = baseConfig(upstream.url, {
+      listeners: [{ name: 'test', host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1'] }],
+      routes: [{ id: 'locked', path: '/locked', methods: ['GET'], upstream: 'api' }],
+      stores: { redis: { url: REDIS_URL } },
+      plugins: {
+        authentication: { anonymous: false },
+        'test-credential': {},
+        'auth-lockout': { backend: 'redis', perIp: { threshold: 3, windowSeconds: 60, lockoutSeconds: 20 } },
+      },
+    });
+    nodes = [await startGateway(config, {}, registry()), await startGateway(config, {}, registry())];
+  });
+
+  after(async () => {
+    if (skip) return;
+    await Promise.all(nodes.map((n) => n.close()));
+    await upstream.close();
+  });
+
+  it('failures on one node lock the client out on the other', { skip }, async () => {
+    // An address no other run uses: the counters live in the shared Redis.
+    const ip = {
+      'x-forwarded-for': `2001:db8::${randomBytes(2).toString('hex')}:${(process.pid % 65536).toString(16)}`,
+    };
+    const [a, b] = nodes as [TestGateway, TestGateway];
+    for (let i = 0; i < 3; i++)
+      assert.equal((await send(a, '/locked', { ...ip, 'x-test-credential': 'bad' })).status, 401);
+    const n = upstream.calls.length;
+    const res = await send(b, '/locked', { ...ip, 'x-test-credential': 'good:alice' });
+    assert.equal(res.status, 429);
+    assert.equal(problemOf(res.headers.get('content-type'), await res.text()).code, 'AUTH_LOCKED');
+    assert.ok(Number(res.headers.get('retry-after')) > 0);
+    assert.equal(upstream.calls.length, n);
   });
 });

@@ -3,6 +3,7 @@ import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import type { AuthAttempts, AuthFailure } from '../../../core/principal.js';
+import { whenReady } from '../../../stores/redis.js';
 import { type LockoutCounters, type LockoutRule, memoryCounters, redisCounters } from './counters.js';
 
 const rule = (what: string, threshold: number, windowSeconds: number, lockoutSeconds: number) =>
@@ -71,14 +72,18 @@ export default definePlugin({
   enabledByDefault: true,
   enforcing: true,
   optional: true,
-  create(config, { deps }) {
+  async create(config, { deps }) {
     const ipRule = toRule(config.perIp);
     const credentialRule = toRule(config.perCredential);
     const local = memoryCounters(config.maxEntries);
     let lastError = 0;
+    const redis = config.backend === 'redis' ? deps.stores.redis() : undefined;
+    // The first connection is waited for at start-up, so the first failures are not counted only
+    // locally for being early; if Redis is down now, the node starts on its own counters.
+    if (redis !== undefined) await whenReady(redis, 2000).catch(() => undefined);
     const counters: LockoutCounters =
-      config.backend === 'redis'
-        ? redisCounters(deps.stores.redis(), 'portcullis:', local, (err) => {
+      redis !== undefined
+        ? redisCounters(redis, 'portcullis:', local, (err) => {
             if (Date.now() - lastError < 60_000) return;
             lastError = Date.now();
             deps.logger.error(
