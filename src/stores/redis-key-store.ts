@@ -286,8 +286,8 @@ export class RedisKeyStore implements KeyStore {
     }
     if (this.#timer === undefined) return;
     if (this.#lastSeq === undefined) {
+      // The first answer is the baseline: nothing was known before it, so nothing was missed.
       this.#lastSeq = seq;
-      if (this.#pollFailed) this.#emit(null);
       this.#pollFailed = false;
       return;
     }
