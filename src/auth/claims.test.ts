@@ -84,9 +84,14 @@ describe('claims', () => {
 
   it('confirmation claim', () => {
     assert.equal(confirmationOf(undefined), undefined);
-    assert.equal(confirmationOf('x'), undefined);
+    assert.deepEqual(confirmationOf({}), {});
     assert.deepEqual(confirmationOf({ jkt: 'a', other: 1 }), { jkt: 'a' });
     assert.deepEqual(confirmationOf({ 'x5t#S256': 'b' }), { 'x5t#S256': 'b' });
-    assert.deepEqual(confirmationOf({ jwk: {} }), {});
+    // A binding that cannot be checked never degrades to a bearer token: an empty thumbprint,
+    // which token-binding refuses.
+    assert.deepEqual(confirmationOf('x'), { jkt: '' });
+    assert.deepEqual(confirmationOf({ jwk: {} }), { jkt: '' });
+    assert.deepEqual(confirmationOf({ jkt: 42 }), { jkt: '' });
+    assert.deepEqual(confirmationOf({ 'x5t#S256': ['b'] }), { 'x5t#S256': '' });
   });
 });

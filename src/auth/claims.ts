@@ -204,11 +204,17 @@ export function compileRequiredClaims(required: RequiredClaims): (claims: Claims
 
 /** The confirmation claim (RFC 7800) of a token, reduced to the members binding checks use. */
 export function confirmationOf(cnf: unknown): PresentedToken['cnf'] {
-  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return undefined;
+  if (cnf === undefined) return undefined;
+  // A confirmation claim we cannot check must not turn a bound token into a bearer token: a
+  // malformed one, a non-string jkt / x5t#S256, or another method (jwk, kid, jku, jwe) alone gets
+  // an empty thumbprint, which token-binding refuses (fail closed).
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return Object.freeze({ jkt: '' });
   const c = cnf as Claims;
-  const jkt = typeof c.jkt === 'string' ? c.jkt : undefined;
-  const x5t = typeof c['x5t#S256'] === 'string' ? (c['x5t#S256'] as string) : undefined;
-  if (jkt === undefined && x5t === undefined) return Object.freeze({});
+  const jkt = c.jkt === undefined ? undefined : typeof c.jkt === 'string' ? c.jkt : '';
+  const rawX5t = c['x5t#S256'];
+  const x5t = rawX5t === undefined ? undefined : typeof rawX5t === 'string' ? rawX5t : '';
+  if (jkt === undefined && x5t === undefined)
+    return Object.keys(c).length === 0 ? Object.freeze({}) : Object.freeze({ jkt: '' });
   return Object.freeze({
     ...(jkt !== undefined ? { jkt } : {}),
     ...(x5t !== undefined ? { 'x5t#S256': x5t } : {}),

@@ -235,6 +235,17 @@ describe('DPoP-bound access tokens (RFC 9449) through the gateway', () => {
     await res.text();
   });
 
+  it('a token bound by a confirmation the gateway cannot check is refused, never used as a bearer token', async () => {
+    const before = upstream.calls.length;
+    for (const cnf of [{ jwk: holder.jwk }, { jkt: 42 }, { 'x5t#S256': ['x'] }, 'bound']) {
+      const token = await accessToken({ cnf } as JWTPayload);
+      const res = await call(itemsUrl, { authorization: `Bearer ${token}` });
+      assert.equal(res.status, 401, JSON.stringify(cnf));
+      assert.equal(problemOf(res.headers.get('content-type'), await res.text()).code, 'UNAUTHENTICATED');
+    }
+    assert.equal(upstream.calls.length, before);
+  });
+
   describe('server nonces', () => {
     const secret = 'n'.repeat(40);
     let a: TestGateway;
