@@ -55,7 +55,7 @@ describe('listener guards', () => {
 
   it('graceful close: in-flight requests inside the deadline finish, later ones are cut and counted', async () => {
     const upstream = await startUpstream(async (_req, res, call) => {
-      await new Promise((r) => setTimeout(r, call.url === '/items/fast' ? 100 : 2000));
+      await new Promise((r) => setTimeout(r, call.url === '/items/fast' ? 100 : 4000));
       res.end('done');
     });
     const gw = await startGateway(baseConfig(upstream.url));
@@ -65,8 +65,12 @@ describe('listener guards', () => {
         (r) => r.text(),
         () => 'cut',
       );
-      await new Promise((r) => setTimeout(r, 30));
-      const { cut } = await gw.gateway.close(400);
+      // Both requests must be in flight (at the upstream) before the close starts; a fixed sleep
+      // was not enough on a busy machine.
+      const deadline = Date.now() + 5000;
+      while (upstream.calls.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(upstream.calls.length, 2);
+      const { cut } = await gw.gateway.close(1000);
       const res = await fast;
       assert.equal(res.status, 200);
       assert.equal(await res.text(), 'done');
