@@ -68,6 +68,7 @@ export function openStores(
           : new MemoryReplayCache(config.replay.maxEntries);
       return replay;
     },
+    redisKeyPrefix: config.redis.keyPrefix,
     redis(): Redis {
       open();
       redis ??= createRedis(config.redis, logger, options.env);

@@ -66,4 +66,6 @@ export interface Stores {
   replay(): ReplayCache;
   /** The shared Redis connection (stores.redis), for plugins with their own scripts. */
   redis(): Redis;
+  /** stores.redis.keyPrefix: every Redis key a plugin writes starts with it. */
+  readonly redisKeyPrefix: string;
 }

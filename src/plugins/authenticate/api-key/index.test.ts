@@ -58,6 +58,7 @@ const pepper = randomBytes(32);
 async function setup(settings: Record<string, unknown> = {}) {
   const store = new FakeStore();
   const stores = {
+    redisKeyPrefix: 'test:',
     keys: () => store,
     keyPepper: () => pepper,
     replay: () => {

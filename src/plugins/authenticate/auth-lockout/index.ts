@@ -83,7 +83,7 @@ export default definePlugin({
     if (redis !== undefined) await whenReady(redis, 2000).catch(() => undefined);
     const counters: LockoutCounters =
       redis !== undefined
-        ? redisCounters(redis, 'portcullis:', local, (err) => {
+        ? redisCounters(redis, deps.stores.redisKeyPrefix, local, (err) => {
             if (Date.now() - lastError < 60_000) return;
             lastError = Date.now();
             deps.logger.error(
