@@ -1,3 +1,5 @@
+import { HEX, hexVal, isUnreserved } from '../../../core/percent.js';
+
 /**
  * The `htu` of a DPoP proof and the request it came with, compared after RFC 3986 syntax- and
  * scheme-based normalization (RFC 9449 §4.3: "ignoring any query and fragment parts"): scheme and
@@ -8,27 +10,6 @@ export interface Target {
   /** "https://api.example.com" or "http://127.0.0.1:8080". */
   readonly origin: string;
   readonly path: string;
-}
-
-const HEX = '0123456789ABCDEF';
-
-function hexVal(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 65 && code <= 70) return code - 55;
-  if (code >= 97 && code <= 102) return code - 87;
-  return -1;
-}
-
-function isUnreserved(c: number): boolean {
-  return (
-    (c >= 65 && c <= 90) ||
-    (c >= 97 && c <= 122) ||
-    (c >= 48 && c <= 57) ||
-    c === 45 ||
-    c === 46 ||
-    c === 95 ||
-    c === 126
-  );
 }
 
 /** Percent-encoding normalization (RFC 3986 §6.2.2.1 and §6.2.2.2), linear; undefined on a broken escape. */

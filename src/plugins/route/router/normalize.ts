@@ -1,3 +1,5 @@
+import { HEX, hexVal, isUnreserved } from '../../../core/percent.js';
+
 /**
  * RFC 3986 path normalization for a security gateway: decode percent-encoded unreserved
  * characters, upper-case the rest, remove dot segments, optionally merge slashes — and refuse
@@ -8,27 +10,6 @@
  * carrying path parameters ("..;"), and ".." climbing above the root. Linear time, no regular
  * expressions.
  */
-
-const HEX = '0123456789ABCDEF';
-
-function hexVal(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 65 && code <= 70) return code - 55;
-  if (code >= 97 && code <= 102) return code - 87;
-  return -1;
-}
-
-function isUnreserved(c: number): boolean {
-  return (
-    (c >= 65 && c <= 90) ||
-    (c >= 97 && c <= 122) ||
-    (c >= 48 && c <= 57) ||
-    c === 45 ||
-    c === 46 ||
-    c === 95 ||
-    c === 126
-  );
-}
 
 /** "." or ".." possibly followed by ";params": a dot segment to servers that strip path parameters. */
 function isDotSegmentWithParams(seg: string): boolean {
