@@ -215,6 +215,11 @@ describe('api-key authenticator', () => {
     assert.deepEqual(ctx.authFailure, { method: 'api-key', reason: 'bad_secret', credentialId: info.id });
     assert.ok(!JSON.stringify(ctx.authFailure).includes(other.secret));
     assert.ok((await run(handlers, ctxOf({ 'x-api-key': key }))).principal, 'the real key still works');
+    // Once the real key has been verified (and its digest cached), a wrong secret is still refused.
+    const again = await run(handlers, ctxOf({ 'x-api-key': wrong }));
+    assert.deepEqual(again.authFailure, { method: 'api-key', reason: 'bad_secret', credentialId: info.id });
+    assert.equal(again.principal, undefined);
+    assert.ok((await run(handlers, ctxOf({ 'x-api-key': key }))).principal);
     await handlers.close?.();
   });
 

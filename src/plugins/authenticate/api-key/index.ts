@@ -1,3 +1,4 @@
+import { hash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { RequestContext } from '../../../core/context.js';
 import { definePlugin } from '../../../core/plugin.js';
@@ -65,6 +66,12 @@ interface Found {
   readonly principal: Principal;
   readonly allowed: (clientIp: string) => boolean;
   readonly until: number;
+  /**
+   * SHA-256 of the secret once it has matched the stored HMAC: later requests compare against it
+   * (one fast one-shot hash) instead of recomputing the HMAC. Never the secret itself; like the
+   * stored hash, it cannot be turned back into a key.
+   */
+  verified: Buffer | undefined;
 }
 
 /** A small bounded map: insertion order is age; the oldest entries are dropped beyond the bound. */
@@ -268,6 +275,7 @@ export default definePlugin({
                 principal: principalOf(record),
                 allowed: compileCidrs(record.allowedCidrs),
                 until: now + config.cacheTtlMs,
+                verified: undefined,
               });
           }
           return record;
@@ -283,7 +291,16 @@ export default definePlugin({
 
     function decide(ctx: RequestContext, entry: Found, secret: string): void {
       const r = entry.record;
-      if (!secretMatches(secret, r.hash, pepper)) {
+      const verified = entry.verified;
+      if (verified !== undefined) {
+        const digest = hash('sha256', secret, 'buffer');
+        if (!timingSafeEqual(digest, verified)) {
+          ctx.authFailure = failure('bad_secret', r.id);
+          return;
+        }
+      } else if (secretMatches(secret, r.hash, pepper)) {
+        entry.verified = hash('sha256', secret, 'buffer');
+      } else {
         ctx.authFailure = failure('bad_secret', r.id);
         return;
       }
@@ -379,6 +396,7 @@ export default definePlugin({
               principal: principalOf(record),
               allowed: compileCidrs(record.allowedCidrs),
               until: 0,
+              verified: undefined,
             };
             decide(ctx, entry, secret);
           },
