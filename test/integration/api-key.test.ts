@@ -267,6 +267,9 @@ function apiKeySuite(backend: 'sqlite' | 'redis', skip: string | false): void {
         [...statuses.values()].reduce((a, b) => a + b, 0),
         10_000,
       );
+      // After the first 20 failures (auth-lockout's default per IP) the address is locked out:
+      // the rest are refused with 429 AUTH_LOCKED before any parsing or lookup.
+      assert.ok((statuses.get(429) ?? 0) >= 9_900, `locked out: ${statuses.get(429)}`);
       assert.ok(elapsed < 30_000, `took ${elapsed} ms`);
       // Still serving legitimate callers quickly (the functional route does not share the lockout).
       const t = Date.now();
