@@ -25,12 +25,14 @@ import { REDIS_URL, redisSkipReason } from '../stores/redis-env.js';
  * A stand-in authenticator that follows the authenticator contract, so these tests exercise the
  * gate, the lockout and the identity hand-off on their own. The real authenticators have their
  * own integration tests.
- *   x-test-credential: good:<subject>[:<credential id>] | bad[:<credential id>] | down | challenge
+ *   x-test-credential: good:<subject>[:<credential id>[:<tenant>[:<role|role…>]]]
+ *                      | bad[:<credential id>] | down | challenge
  */
 const testAuthenticator = definePlugin({
   name: 'test-credential',
   phase: 'authenticate',
-  priority: 500,
+  // Before jwt (500): the jwt plugin must still take its query token out when another decided.
+  priority: 550,
   description: 'test authenticator',
   schema: Type.Object({}, { additionalProperties: false }),
   enabledByDefault: false,
@@ -43,7 +45,7 @@ const testAuthenticator = definePlugin({
         if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
         const raw = ctx.req.headers['x-test-credential'];
         if (typeof raw !== 'string') return;
-        const [kind, a, b] = raw.split(':');
+        const [kind, a, b, tenant, roles] = raw.split(':');
         const method = 'test-credential';
         if (kind === 'good') {
           ctx.principal = Object.freeze({
@@ -51,14 +53,15 @@ const testAuthenticator = definePlugin({
             kind: 'user' as const,
             subject: a ?? '',
             consumer: 'acme',
-            roles: ['reader', 'writer'],
+            ...(tenant ? { tenant } : {}),
+            roles: roles ? roles.split('|') : ['reader', 'writer'],
             scopes: ['orders:read', 'orders:write'],
             claims: {},
             credentialId: b,
             method,
           });
         } else if (kind === 'down') {
-          ctx.authFailure = { method, reason: 'idp_down', unavailable: true };
+          ctx.authFailure = { method, reason: 'idp_down', unavailable: true, credentialId: a };
         } else if (kind === 'challenge') {
           ctx.authFailure = { method, reason: 'expired', challenge: 'Test error="invalid_token"' };
         } else {
@@ -126,6 +129,26 @@ describe('authentication gate', () => {
                   audience: 'orders-service',
                   keyId: 'gw-1',
                 },
+              },
+            },
+          },
+          {
+            id: 'mixed',
+            path: '/mixed',
+            methods: ['GET'],
+            upstream: 'api',
+            plugins: {
+              'test-credential': {},
+              jwt: {
+                queryParameter: 'access_token',
+                issuers: [
+                  {
+                    issuer: 'https://idp.test',
+                    audience: ['api'],
+                    secret: 's'.repeat(32),
+                    algorithms: ['HS256'],
+                  },
+                ],
               },
             },
           },
@@ -326,6 +349,78 @@ describe('authentication gate', () => {
     assert.equal(ok.status, 200);
   });
 
+  it("an outage is not the client's failure: 503s never add up to a lockout", async () => {
+    const ip = { 'x-forwarded-for': '203.0.113.50' };
+    for (let i = 0; i < 10; i++) {
+      const res = await send(gw, '/locked', { ...ip, 'x-test-credential': 'down:key-77' });
+      assert.equal(res.status, 503);
+      await res.arrayBuffer();
+    }
+    assert.equal((await send(gw, '/locked', { ...ip, 'x-test-credential': 'good:dan:key-77' })).status, 200);
+  });
+
+  it('a locked credential answers 429 to the right and the wrong secret alike', async () => {
+    const from = (n: number) => ({ 'x-forwarded-for': `198.51.100.${20 + n}` });
+    await send(gw, '/locked', { ...from(1), 'x-test-credential': 'bad:key-88' });
+    await send(gw, '/locked', { ...from(2), 'x-test-credential': 'bad:key-88' });
+    const wrong = await send(gw, '/locked', { ...from(3), 'x-test-credential': 'bad:key-88' });
+    const right = await send(gw, '/locked', { ...from(4), 'x-test-credential': 'good:erin:key-88' });
+    assert.equal(wrong.status, 429);
+    assert.equal(right.status, 429);
+    assert.equal(problemOf(wrong.headers.get('content-type'), await wrong.text()).code, 'AUTH_LOCKED');
+    assert.equal(problemOf(right.headers.get('content-type'), await right.text()).code, 'AUTH_LOCKED');
+  });
+
+  it('identity headers spelled with underscores are removed too (CGI reads them as the same)', async () => {
+    const res = await send(gw, '/open', {
+      x_portcullis_roles: 'admin',
+      x_user_id: '1',
+      'x-portcullis_subject': 'root',
+    });
+    assert.equal(res.status, 200);
+    const h = upstream.calls.at(-1)?.headers ?? {};
+    assert.equal(h.x_portcullis_roles, undefined);
+    assert.equal(h['x-portcullis_subject'], undefined);
+    // Unrelated headers with underscores pass (x-user-id is only stripped on /private).
+    assert.equal(h.x_user_id, '1');
+    const p = await send(gw, '/private', { 'x-test-credential': 'good:alice', x_user_id: '1' });
+    assert.equal(p.status, 200);
+    assert.equal(upstream.calls.at(-1)?.headers.x_user_id, undefined);
+  });
+
+  it('a role or scope containing the separator stays one item toward the upstream', async () => {
+    const res = await send(gw, '/private', {
+      'x-test-credential': 'good:alice::acme-eu:reader,admin|ops team',
+    });
+    assert.equal(res.status, 200);
+    const h = upstream.calls.at(-1)?.headers ?? {};
+    assert.equal(h['x-portcullis-roles'], 'reader%2Cadmin,ops%20team');
+    assert.equal(h['x-portcullis-tenant'], 'acme-eu');
+  });
+
+  it('the identity token is never shared by principals that differ in tenant', async () => {
+    const tokens: string[] = [];
+    for (const tenant of ['tenant-a', 'tenant-b']) {
+      const res = await send(gw, '/signed', { 'x-test-credential': `good:frank::${tenant}` });
+      assert.equal(res.status, 200);
+      tokens.push(upstream.calls.at(-1)?.headers['x-portcullis-identity'] as string);
+    }
+    assert.notEqual(tokens[0], tokens[1]);
+    const key = await importSPKI(publicPem, 'ES256');
+    const tenants = await Promise.all(
+      tokens.map(async (t) => ((await jwtVerify(t, key)).payload.pcl as { tenant: string }).tenant),
+    );
+    assert.deepEqual(tenants, ['tenant-a', 'tenant-b']);
+  });
+
+  it('a token in the URL never travels on, even when another authenticator decided', async () => {
+    const res = await send(gw, '/mixed?access_token=eyJhbGciOiJIUzI1NiJ9.e30.sig&page=2', {
+      'x-test-credential': 'good:gina',
+    });
+    assert.equal(res.status, 200);
+    assert.equal(upstream.calls.at(-1)?.url, '/mixed?page=2');
+  });
+
   it('hostile credentials in bulk: every one refused, none forwarded, the process keeps serving', async () => {
     const n = upstream.calls.length;
     const statuses = new Set<number>();
@@ -377,9 +472,9 @@ describe('auth-lockout shared through Redis', async () => {
   });
 
   it('failures on one node lock the client out on the other', { skip }, async () => {
-    // An address no other run uses: the counters live in the shared Redis.
+    // A /64 no other run uses (lockouts count IPv6 by /64): the counters live in the shared Redis.
     const ip = {
-      'x-forwarded-for': `2001:db8::${randomBytes(2).toString('hex')}:${(process.pid % 65536).toString(16)}`,
+      'x-forwarded-for': `2001:db8:${randomBytes(2).toString('hex')}:${(process.pid % 65536).toString(16)}::1`,
     };
     const [a, b] = nodes as [TestGateway, TestGateway];
     for (let i = 0; i < 3; i++)

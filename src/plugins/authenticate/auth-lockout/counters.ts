@@ -135,3 +135,26 @@ export function redisCounters(
     },
   };
 }
+
+/**
+ * The address a lockout counts: IPv4 as is (also when IPv4-mapped), IPv6 by its /64 — one host
+ * usually holds a whole /64, so counting single IPv6 addresses would let it rotate past the limit.
+ */
+export function lockoutAddress(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const lower = ip.toLowerCase();
+  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7);
+  const zone = lower.indexOf('%');
+  const bare = zone === -1 ? lower : lower.slice(0, zone);
+  const [head = '', tail] = bare.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}

@@ -4,7 +4,13 @@ import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import type { AuthAttempts, AuthFailure } from '../../../core/principal.js';
 import { whenReady } from '../../../stores/redis.js';
-import { type LockoutCounters, type LockoutRule, memoryCounters, redisCounters } from './counters.js';
+import {
+  type LockoutCounters,
+  type LockoutRule,
+  lockoutAddress,
+  memoryCounters,
+  redisCounters,
+} from './counters.js';
 
 const rule = (what: string, threshold: number, windowSeconds: number, lockoutSeconds: number) =>
   Type.Object(
@@ -107,7 +113,8 @@ export default definePlugin({
 
     const attempts: AuthAttempts = {
       failed(ctx: RequestContext, failure: AuthFailure): void {
-        started(ctx, 'ip', ctx.clientIp, counters.fail(`ip:${ctx.clientIp}`, ipRule));
+        const address = lockoutAddress(ctx.clientIp);
+        started(ctx, 'ip', address, counters.fail(`ip:${address}`, ipRule));
         if (failure.credentialId !== undefined)
           started(
             ctx,
@@ -125,7 +132,7 @@ export default definePlugin({
     return {
       onRequest: function checkLockout(ctx: RequestContext): void | Promise<void> {
         ctx.authAttempts = attempts;
-        const ms = counters.blockedFor(`ip:${ctx.clientIp}`);
+        const ms = counters.blockedFor(`ip:${lockoutAddress(ctx.clientIp)}`);
         if (typeof ms === 'number') {
           if (ms > 0) throw locked(ms);
           return;

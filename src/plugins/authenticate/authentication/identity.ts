@@ -25,14 +25,26 @@ function headerSafe(value: string): string {
   return value;
 }
 
+/** A list item that contains the separator, a space or "%" is percent-encoded: "a,b" stays one role. */
+function listItem(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e || c === 0x25 || c === 0x2c) return encodeURIComponent(value);
+  }
+  return value;
+}
+
 function fieldValue(principal: Principal, field: IdentityField): string | undefined {
   switch (field) {
+    // Lists are made header-safe item by item; single values as a whole.
     case 'roles':
-      return principal.roles.length ? principal.roles.join(',') : undefined;
+      return principal.roles.length ? principal.roles.map(listItem).join(',') : undefined;
     case 'scopes':
-      return principal.scopes.length ? principal.scopes.join(' ') : undefined;
-    default:
-      return principal[field];
+      return principal.scopes.length ? principal.scopes.map(listItem).join(' ') : undefined;
+    default: {
+      const value = principal[field];
+      return value === undefined ? undefined : headerSafe(value);
+    }
   }
 }
 
@@ -63,12 +75,16 @@ export function createIdentityHeaders(
       // Keep what an authenticator already asked for (e.g. its credential header removed).
       const out: Record<string, string | null> =
         ctx.upstreamHeaders === undefined ? { ...removals } : { ...ctx.upstreamHeaders, ...removals };
-      for (const name in ctx.req.headers) if (name.startsWith(PREFIX)) out[name] = null;
+      for (const name in ctx.req.headers) {
+        // CGI-style upstreams (PHP-FPM, WSGI) read "x_portcullis_roles" as X-Portcullis-Roles.
+        const dashed = name.includes('_') ? name.replaceAll('_', '-') : name;
+        if (dashed.startsWith(PREFIX) || Object.hasOwn(removals, dashed)) out[name] = null;
+      }
       if (principal === undefined) return out;
       for (let i = 0; i < entries.length; i++) {
         const [name, field] = entries[i] as [string, IdentityField];
         const value = fieldValue(principal, field);
-        if (value !== undefined && value !== '') out[name] = headerSafe(value);
+        if (value !== undefined && value !== '') out[name] = value;
       }
       if (token !== undefined && tokenHeader !== undefined) out[tokenHeader] = token;
       return out;

@@ -54,6 +54,10 @@ function withRealm(challenge: string, realm: string): string {
   return params === '' ? `${scheme} realm="${realm}"` : `${scheme} realm="${realm}", ${params}`;
 }
 
+function lockedError(seconds: number): GatewayError {
+  return new GatewayError('AUTH_LOCKED', { headers: { 'retry-after': String(Math.ceil(seconds)) } });
+}
+
 export default definePlugin({
   name: 'authentication',
   phase: 'authenticate',
@@ -72,19 +76,37 @@ export default definePlugin({
     // Filled by checkChain once the route's chain (and so its authenticators) is known.
     let challengeHeader = '';
 
-    function refuse(ctx: RequestContext, failure: AuthFailure | undefined): never {
-      // In monitor mode the request goes on: it must still not carry client-made identity.
-      ctx.upstreamHeaders = identity.headersFor(ctx, undefined);
-      if (failure !== undefined) {
-        ctx.authAttempts?.failed(ctx, failure);
-        if (failure.unavailable === true)
-          throw new GatewayError('AUTH_UNAVAILABLE', { headers: { 'retry-after': '5' } });
-      }
+    function unauthenticated(failure: AuthFailure | undefined): never {
       const challenge =
         failure?.challenge !== undefined ? withRealm(failure.challenge, realm) : challengeHeader;
       const headers: Record<string, string> =
         challenge === '' ? { ...failure?.headers } : { 'www-authenticate': challenge, ...failure?.headers };
       throw new GatewayError('UNAUTHENTICATED', { headers });
+    }
+
+    function refuse(ctx: RequestContext, failure: AuthFailure | undefined): void | Promise<void> {
+      // In monitor mode the request goes on: it must still not carry client-made identity.
+      ctx.upstreamHeaders = identity.headersFor(ctx, undefined);
+      if (failure === undefined) unauthenticated(undefined);
+      // An outage is not the client's failed attempt: never counted toward a lockout.
+      if (failure.unavailable === true)
+        throw new GatewayError('AUTH_UNAVAILABLE', { headers: { 'retry-after': '5' } });
+      const attempts = ctx.authAttempts;
+      if (attempts === undefined) unauthenticated(failure);
+      attempts.failed(ctx, failure);
+      const credential = failure.credentialId;
+      if (credential === undefined) unauthenticated(failure);
+      // A locked credential answers 429 whether the secret was right or wrong, so the answer
+      // never tells a guesser which one it was.
+      const locked = attempts.credentialLockedFor(credential);
+      if (typeof locked === 'number') {
+        if (locked > 0) throw lockedError(locked);
+        unauthenticated(failure);
+      }
+      return locked.then((seconds) => {
+        if (seconds > 0) throw lockedError(seconds);
+        unauthenticated(failure);
+      });
     }
 
     function admit(ctx: RequestContext, principal: Principal): void | Promise<void> {
@@ -104,7 +126,8 @@ export default definePlugin({
 
     function lockedCheck(ctx: RequestContext, principal: Principal, seconds: number): void | Promise<void> {
       if (seconds > 0) {
-        throw new GatewayError('AUTH_LOCKED', { headers: { 'retry-after': String(Math.ceil(seconds)) } });
+        ctx.upstreamHeaders = identity.headersFor(ctx, undefined);
+        throw lockedError(seconds);
       }
       return admit(ctx, principal);
     }
@@ -132,7 +155,7 @@ export default definePlugin({
           }
           return admit(ctx, principal);
         }
-        if (ctx.authFailure !== undefined || !config.anonymous) refuse(ctx, ctx.authFailure);
+        if (ctx.authFailure !== undefined || !config.anonymous) return refuse(ctx, ctx.authFailure);
         ctx.principal = ANONYMOUS;
         ctx.upstreamHeaders = identity.headersFor(ctx, ANONYMOUS);
       },

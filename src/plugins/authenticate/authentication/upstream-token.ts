@@ -112,7 +112,18 @@ export async function createUpstreamToken(settings: Settings): Promise<UpstreamT
   return {
     cached(principal) {
       // Same principal id with other roles or scopes (a newer token) must not reuse the old claims.
-      const id = `${principal.id}\n${principal.credentialId ?? ''}\n${principal.roles.join(',')}\n${principal.scopes.join(' ')}`;
+      // Everything the token states is part of the key: two principals that differ in any of it
+      // (same subject, another tenant or client) never share a token.
+      const id = JSON.stringify([
+        principal.id,
+        principal.kind,
+        principal.method,
+        principal.consumer,
+        principal.tenant,
+        principal.credentialId,
+        principal.roles,
+        principal.scopes,
+      ]);
       const hit = cache.get(id);
       if (hit !== undefined && hit.refreshAt > Date.now()) return hit.token;
       let wait = pending.get(id);

@@ -82,7 +82,11 @@ export default definePlugin({
       challenge: 'Bearer',
       close: shared.release,
       onRequest: function authenticateJwt(ctx: RequestContext): void | Promise<void> {
-        if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+        if (ctx.principal !== undefined || ctx.authFailure !== undefined) {
+          // Decided by another authenticator: a token in the URL still never travels on.
+          if (queryParameter !== '') ctx.query = takeQueryParameter(ctx.query, queryParameter).rest;
+          return;
+        }
         const header = ctx.req.headers.authorization;
         if (queryParameter === '') {
           // Hot path: a token verified before. Only checked tokens are cached, so a hit needs no

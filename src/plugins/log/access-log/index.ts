@@ -44,9 +44,21 @@ const ALWAYS_REDACTED = new Set([
 ]);
 export const REDACTED = '[REDACTED]';
 
-/** "a=1&token=xyz" → "a=1&token=[REDACTED]"; names compared after decoding, case-insensitively. */
+/**
+ * A value that is a credential whatever its parameter is called: a Portcullis API key ("pcl_") or a
+ * JWT ("eyJ", base64url of '{"'). Caught even under a custom name the list does not know, e.g. on a
+ * request refused before its authenticator took the parameter out of the URL.
+ */
+function looksLikeCredential(value: string): boolean {
+  return value.startsWith('pcl_') || value.startsWith('eyJ');
+}
+
+/**
+ * "a=1&token=xyz" → "a=1&token=[REDACTED]"; names compared after decoding, case-insensitively;
+ * values that look like an API key or a JWT are redacted under any name.
+ */
 export function redactQuery(query: string, names: ReadonlySet<string>): string {
-  if (query === '' || names.size === 0) return query;
+  if (query === '') return query;
   const parts = query.split('&');
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
@@ -58,7 +70,8 @@ export function redactQuery(query: string, names: ReadonlySet<string>): string {
     } catch {
       name = rawName.toLowerCase();
     }
-    if (names.has(name)) parts[i] = `${rawName}=${REDACTED}`;
+    if (names.has(name) || (eq !== -1 && looksLikeCredential(part.slice(eq + 1))))
+      parts[i] = `${rawName}=${REDACTED}`;
   }
   return parts.join('&');
 }

@@ -12,3 +12,10 @@ it('redacts configured query parameters by decoded, case-insensitive name', () =
   assert.equal(redactQuery('', names), '');
   assert.equal(redactQuery('token=a&token=b', names), `token=${REDACTED}&token=${REDACTED}`);
 });
+
+it('redacts API keys and JWTs under any parameter name', () => {
+  const none = new Set<string>();
+  assert.equal(redactQuery('auth=pcl_abc&x=1', none), `auth=${REDACTED}&x=1`);
+  assert.equal(redactQuery('t=eyJhbGciOiJIUzI1NiJ9.e30.x', none), `t=${REDACTED}`);
+  assert.equal(redactQuery('q=pclx&page=2', none), 'q=pclx&page=2');
+});
