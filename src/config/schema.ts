@@ -309,9 +309,9 @@ export const StoresSchema = Type.Object(
         }),
         pollMs: Type.Integer({
           minimum: 50,
-          maximum: 1000,
+          maximum: 500,
           description:
-            'How often a node looks for key changes made elsewhere (revocation reaches every node within this).',
+            'How often a node looks for key changes made elsewhere. A revocation reaches every node within this (Redis: at once by pub/sub; a lost message is caught within two polls, so at most 500 keeps the one-second promise).',
           default: 250,
         }),
       },
