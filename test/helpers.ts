@@ -98,6 +98,8 @@ export function baseConfig(
     // Routes in these tests are public unless a test turns authentication on (deny is the default).
     plugins: {
       authentication: { anonymous: true },
+      // Tests of authentication let every authenticated caller in unless they test authorization.
+      authorization: { allow: 'authenticated' },
       ...((extra.plugins as Record<string, unknown> | undefined) ?? {}),
     },
   };

@@ -80,6 +80,8 @@ export class RequestContext {
   principal: Principal | undefined;
   /** Set by an authenticator that found its credential and refused it (see AuthnFields). */
   authFailure: AuthFailure | undefined;
+  /** The authorization rule that refused the request ("policy:own-orders"), for the access log. */
+  deniedBy: string | undefined;
   /** Set by the auth-lockout stage for the authentication gate. */
   authAttempts: AuthAttempts | undefined;
   /** The access token that authenticated the request, for binding checks (DPoP, mTLS-bound). */
@@ -164,6 +166,7 @@ export class RequestContext {
     this.authFailure = undefined;
     this.token = undefined;
     this.authAttempts = undefined;
+    this.deniedBy = undefined;
     this.upstreamHeaders = undefined;
     this.body = undefined;
     this.upstreamStartedAt = 0;

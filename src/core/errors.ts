@@ -100,6 +100,20 @@ export const ERRORS = {
       'A credential could not be checked because what the check needs did not answer in time (JWKS endpoint, introspection endpoint, key store). The request is refused (fail closed) and never reaches the upstream.',
     fix: 'Retry after Retry-After. Operators: check the gateway log and the health of the identity provider or store.',
   },
+  FORBIDDEN: {
+    status: 403,
+    title: 'Not allowed',
+    meaning:
+      'The caller is authenticated but an authorization rule refused the request: a missing role, permission or scope, a policy condition that did not hold, or an object that belongs to someone else. The gateway log and the audit event name the rule; the answer does not.',
+    fix: 'Call with a principal that holds the required permission, or ask the operator which rule refused it (the request id is in the answer).',
+  },
+  NOT_FOUND: {
+    status: 404,
+    title: 'Not found',
+    meaning:
+      "The resource does not exist for this caller. An authorization rule set to hide existence (onDeny: not-found) answers this instead of 403, so a caller cannot tell someone else's object from a missing one.",
+    fix: 'Check the identifier, and that the object belongs to the caller.',
+  },
   CORS_REJECTED: {
     status: 403,
     title: 'Cross-origin request not allowed',

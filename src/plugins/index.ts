@@ -7,6 +7,9 @@ import introspection from './authenticate/introspection/index.js';
 import jwt from './authenticate/jwt/index.js';
 import mtls from './authenticate/mtls/index.js';
 import tokenBinding from './authenticate/token-binding/index.js';
+import authorization from './authorize/authorization/index.js';
+import policy from './authorize/policy/index.js';
+import rbac from './authorize/rbac/index.js';
 import clientCertificate from './guard/client-certificate/index.js';
 import cors from './guard/cors/index.js';
 import ipRules from './guard/ip-rules/index.js';
@@ -36,5 +39,8 @@ export function createDefaultRegistry(): Registry {
     .register(introspection)
     .register(jwt)
     .register(mtls)
-    .register(tokenBinding);
+    .register(tokenBinding)
+    .register(authorization)
+    .register(policy)
+    .register(rbac);
 }

@@ -34,6 +34,8 @@ describe('portcullis keys (built CLI)', () => {
         '    upstream: api',
         '    plugins:',
         '      api-key: {}',
+        '      authorization:',
+        '        allow: authenticated',
         'stores:',
         '  keys:',
         `    path: ${db}`,

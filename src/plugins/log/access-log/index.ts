@@ -148,6 +148,7 @@ export default definePlugin({
               ctx.authFailure === undefined
                 ? undefined
                 : { method: ctx.authFailure.method, reason: ctx.authFailure.reason },
+            deniedBy: ctx.deniedBy,
             clientCert: ctx.clientCertificate?.fingerprint256,
             monitored: ctx.monitored,
             headers,
