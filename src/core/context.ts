@@ -80,6 +80,14 @@ export class RequestContext {
   principal: Principal | undefined;
   /** Set by an authenticator that found its credential and refused it (see AuthnFields). */
   authFailure: AuthFailure | undefined;
+  /**
+   * Set by a request-side stage that must see the upstream's whole answer before the client does
+   * (response-side authorization, the response contract): the proxy then asks the upstream for an
+   * unencoded body, holds it (up to the upstream's maxResponseBytes), and calls this once it is
+   * complete, for answers that have a body. Return the body to send (the same or a rewritten one;
+   * Content-Length is set from it) or throw a GatewayError to answer with that problem instead.
+   */
+  responseBodyCheck: ((ctx: RequestContext, head: ResponseHead, body: Buffer) => Buffer) | undefined;
   /** The authorization rule that refused the request ("policy:own-orders"), for the access log. */
   deniedBy: string | undefined;
   /** Set by the auth-lockout stage for the authentication gate. */
@@ -167,6 +175,7 @@ export class RequestContext {
     this.token = undefined;
     this.authAttempts = undefined;
     this.deniedBy = undefined;
+    this.responseBodyCheck = undefined;
     this.upstreamHeaders = undefined;
     this.body = undefined;
     this.upstreamStartedAt = 0;

@@ -185,7 +185,8 @@ export const ERRORS = {
   UPSTREAM_RESPONSE_TOO_LARGE: {
     status: 502,
     title: 'Upstream response too large',
-    meaning: 'The upstream announced a response larger than upstreams.<name>.maxResponseBytes.',
+    meaning:
+      'The upstream announced a response larger than upstreams.<name>.maxResponseBytes, or sent one that a stage had to check whole (response-side authorization) and that outgrew it.',
     fix: "Page the upstream's responses, or raise maxResponseBytes.",
   },
   UPSTREAM_ERROR: {

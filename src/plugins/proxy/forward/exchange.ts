@@ -33,6 +33,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   /** Announced body length, -1 if unknown: lets the last chunk go out with end() in one write. */
   #length = -1;
+  /** The head held back while the body is gathered for ctx.responseBodyCheck. */
+  #held: ResponseHead | undefined;
+  #chunks: Buffer[] = [];
+  #heldBytes = 0;
 
   constructor(ctx: RequestContext, settings: ExchangeSettings) {
     this.#ctx = ctx;
@@ -88,6 +92,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(new ClientGone());
       return;
     }
+    if (hasBody && ctx.responseBodyCheck !== undefined) {
+      // A stage must see the whole body first: nothing goes to the client until it has.
+      this.#held = head;
+      return;
+    }
     res.writeHead(head.status, head.headers);
     const length = head.headers['content-length'];
     if (typeof length === 'string') this.#length = Number(length);
@@ -99,6 +108,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#done) return;
+    if (this.#held !== undefined) {
+      this.#heldBytes += chunk.length;
+      if (this.#heldBytes > this.#settings.maxResponseBytes) {
+        controller.abort(new GatewayError('UPSTREAM_RESPONSE_TOO_LARGE'));
+        return;
+      }
+      this.#chunks.push(chunk);
+      return;
+    }
     const ctx = this.#ctx;
     ctx.bytesOut += chunk.length;
     if (ctx.bytesOut === this.#length) {
@@ -119,7 +137,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - ctx.upstreamStartedAt;
     if (this.#done) return;
     this.#done = true;
-    ctx.res.end();
+    const head = this.#held;
+    if (head !== undefined) this.#sendChecked(ctx, head);
+    else ctx.res.end();
+  }
+
+  /** The held answer, through the stage's check: the (possibly rewritten) body, or its problem. */
+  #sendChecked(ctx: RequestContext, head: ResponseHead): void {
+    const body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    let out: Buffer;
+    try {
+      out = (ctx.responseBodyCheck as NonNullable<RequestContext['responseBodyCheck']>)(ctx, head, body);
+    } catch (err) {
+      // A GatewayError is the stage's answer; anything else is a bug: INTERNAL_ERROR, never the body.
+      sendError(ctx, err, this.#settings.logger);
+      return;
+    }
+    delete head.headers['transfer-encoding'];
+    head.headers['content-length'] = out.length;
+    ctx.bytesOut = out.length;
+    ctx.res.writeHead(head.status, head.headers);
+    ctx.res.end(out);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -84,6 +84,8 @@ export default definePlugin({
             else headers[name] = value;
           }
         }
+        // A stage will read the answer's body: ask for it unencoded (no gzip to undo).
+        if (ctx.responseBodyCheck !== undefined) headers['accept-encoding'] = 'identity';
         const declared = incoming['content-length'];
         let body: Readable | Buffer | null = null;
         if (ctx.body !== undefined) {
