@@ -1,0 +1,287 @@
+import { Environment } from '@marcbachmann/cel-js';
+import type { RequestContext } from '../../../core/context.js';
+import { ANONYMOUS, type Principal } from '../../../core/principal.js';
+
+/**
+ * The CEL side of the policy plugin: one environment with typed variables (so `principal.subjct`
+ * or `principal.roles + 1` is refused when the config is compiled), the views the expressions
+ * read, and the compile-time checks on what an expression may do.
+ */
+
+type StringMap = Record<string, string>;
+
+function nullMap(): StringMap {
+  return Object.create(null) as StringMap;
+}
+
+/** `principal` as expressions see it: absent optional fields read as "" so comparisons simply fail. */
+export class PrincipalView {
+  readonly id: string;
+  readonly kind: string;
+  readonly subject: string;
+  readonly consumer: string;
+  readonly tenant: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly method: string;
+  constructor(p: Principal) {
+    this.id = p.id;
+    this.kind = p.kind;
+    this.subject = p.subject;
+    this.consumer = p.consumer ?? '';
+    this.tenant = p.tenant ?? '';
+    this.roles = p.roles;
+    this.scopes = p.scopes;
+    this.claims = p.claims;
+    this.method = p.method;
+  }
+}
+
+/** Principals are frozen and often cached by their authenticator: one view each, kept weakly. */
+const principalViews = new WeakMap<Principal, PrincipalView>();
+
+export function principalView(p: Principal | undefined): PrincipalView {
+  const principal = p ?? ANONYMOUS;
+  let view = principalViews.get(principal);
+  if (view === undefined) {
+    view = new PrincipalView(principal);
+    principalViews.set(principal, view);
+  }
+  return view;
+}
+
+/**
+ * Request headers never shown to policies: credentials and anything that looks like one. A policy
+ * decides on who the caller is (principal), not on the secret it proved it with.
+ */
+const CREDENTIAL_HEADER = /auth|cookie|token|secret|key|signature|session|password|credential|dpop/;
+
+/** What a test or the CLI states about a request instead of a live RequestContext. */
+export interface RequestFacts {
+  readonly method: string;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string | undefined>>;
+  /** Raw query string without "?". */
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly clientIp: string;
+  /** Now, unless a test states the time. */
+  readonly time?: Date;
+}
+
+/**
+ * `request` as expressions see it. Params, query, headers and time are built on first use and
+ * kept for the other rules of the same request, so a rule that reads only params costs no query
+ * parsing and no header copying.
+ */
+export class RequestView {
+  readonly #facts: RequestFacts;
+  #params: StringMap | undefined;
+  #query: StringMap | undefined;
+  #headers: StringMap | undefined;
+  #time: Date | undefined;
+  constructor(facts: RequestFacts) {
+    this.#facts = facts;
+    this.#time = facts.time;
+  }
+  get method(): string {
+    return this.#facts.method;
+  }
+  get path(): string {
+    return this.#facts.path;
+  }
+  get clientIp(): string {
+    return this.#facts.clientIp;
+  }
+  get params(): StringMap {
+    if (this.#params === undefined) {
+      const out = nullMap();
+      const src = this.#facts.params;
+      for (const k in src) {
+        const v = src[k];
+        if (v !== undefined) out[k] = v;
+      }
+      this.#params = out;
+    }
+    return this.#params;
+  }
+  get query(): StringMap {
+    if (this.#query === undefined) {
+      const out = nullMap();
+      const raw = this.#facts.query;
+      if (raw !== '') {
+        // First value of each name; URLSearchParams is linear and the guard bounds the URL.
+        for (const [k, v] of new URLSearchParams(raw)) if (!(k in out)) out[k] = v;
+      }
+      this.#query = out;
+    }
+    return this.#query;
+  }
+  get headers(): StringMap {
+    if (this.#headers === undefined) {
+      const out = nullMap();
+      const src = this.#facts.headers;
+      for (const name in src) {
+        const v = src[name];
+        if (v === undefined) continue;
+        const lower = name.toLowerCase();
+        if (CREDENTIAL_HEADER.test(lower)) continue;
+        out[lower] = Array.isArray(v) ? v.join(', ') : v;
+      }
+      this.#headers = out;
+    }
+    return this.#headers;
+  }
+  get time(): Date {
+    this.#time ??= new Date();
+    return this.#time;
+  }
+}
+
+export function requestFactsOf(ctx: RequestContext): RequestFacts {
+  return {
+    method: ctx.method,
+    path: ctx.path,
+    params: ctx.params,
+    query: ctx.query,
+    headers: ctx.req.headers,
+    clientIp: ctx.clientIp,
+  };
+}
+
+/** `route` as expressions see it. */
+export class RouteView {
+  readonly id: string;
+  readonly path: string;
+  constructor(id: string, path: string) {
+    this.id = id;
+    this.path = path;
+  }
+}
+
+export interface Activation {
+  readonly principal: PrincipalView;
+  readonly request: RequestView;
+  readonly route: RouteView;
+}
+
+/** The one environment every rule compiles against (built once, at import). */
+export const policyEnv = new Environment({
+  limits: { maxAstNodes: 2000, maxDepth: 64, maxListElements: 500, maxMapEntries: 200, maxCallArguments: 16 },
+})
+  .registerType('portcullis.Principal', {
+    ctor: PrincipalView,
+    fields: {
+      id: 'string',
+      kind: 'string',
+      subject: 'string',
+      consumer: 'string',
+      tenant: 'string',
+      roles: 'list<string>',
+      scopes: 'list<string>',
+      claims: 'map<string, dyn>',
+      method: 'string',
+    },
+  })
+  .registerType('portcullis.Request', {
+    ctor: RequestView,
+    fields: {
+      method: 'string',
+      path: 'string',
+      params: 'map<string, string>',
+      query: 'map<string, string>',
+      headers: 'map<string, string>',
+      clientIp: 'string',
+      time: 'google.protobuf.Timestamp',
+    },
+  })
+  .registerType('portcullis.Route', { ctor: RouteView, fields: { id: 'string', path: 'string' } })
+  .registerVariable('principal', 'portcullis.Principal')
+  .registerVariable('request', 'portcullis.Request')
+  .registerVariable('route', 'portcullis.Route');
+
+export type CompiledExpression = (activation: Activation) => unknown;
+
+interface AstNode {
+  readonly op: string;
+  readonly args: unknown;
+}
+
+function isNode(v: unknown): v is AstNode {
+  return typeof v === 'object' && v !== null && 'op' in v && 'args' in v;
+}
+
+function walk(node: unknown, visit: (n: AstNode) => void): void {
+  if (Array.isArray(node)) {
+    for (const n of node) walk(n, visit);
+    return;
+  }
+  if (!isNode(node)) return;
+  visit(node);
+  if (Array.isArray(node.args)) for (const a of node.args) walk(a, visit);
+  else walk(node.args, visit);
+}
+
+/**
+ * A pattern for `matches` runs on client data with a backtracking engine: it must be a literal
+ * (checked here, once) without nested quantifiers or back-references, the usual shapes of
+ * catastrophic backtracking.
+ */
+export function unsafePattern(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern);
+  } catch {
+    return 'is not a valid regular expression';
+  }
+  if (/\\[1-9]|\\k</.test(pattern)) return 'uses a back-reference';
+  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,?\d*\})/.test(pattern))
+    return 'has a quantified group that contains a quantifier (catastrophic backtracking)';
+  return undefined;
+}
+
+function checkPatterns(ast: unknown): void {
+  walk(ast, (n) => {
+    const args = n.args as unknown[];
+    let pattern: unknown;
+    if (n.op === 'rcall' && args[0] === 'matches') pattern = (args[2] as unknown[])[0];
+    else if (n.op === 'call' && args[0] === 'matches') pattern = (args[1] as unknown[])[1];
+    else return;
+    if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string')
+      throw new Error('matches() needs a string literal as its pattern (patterns are checked at start-up)');
+    const why = unsafePattern(pattern.args);
+    if (why !== undefined) throw new Error(`matches() pattern ${JSON.stringify(pattern.args)} ${why}`);
+  });
+}
+
+/**
+ * Parses and type-checks one expression: it must give a bool (or dyn, checked per request).
+ * Throws an Error whose message says what is wrong and where in the expression.
+ */
+export function compileExpression(source: string): CompiledExpression {
+  let parsed: ReturnType<typeof policyEnv.parse>;
+  try {
+    parsed = policyEnv.parse(source);
+  } catch (err) {
+    throw new Error(`syntax error: ${(err as Error).message}`);
+  }
+  const checked = parsed.check();
+  if (!checked.valid) {
+    const e = checked.error as Error | undefined;
+    throw new Error(`type error: ${e ? e.message : 'invalid expression'}`);
+  }
+  const type = String(checked.type);
+  if (type !== 'bool' && type !== 'dyn')
+    throw new Error(`the expression gives ${type}, not bool; an allow condition must be true or false`);
+  checkPatterns(parsed.ast);
+  return parsed as unknown as CompiledExpression;
+}
+
+/** What may be logged of an evaluation error: its kind, never a value from the request. */
+export function errorKind(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.name}:${code}` : err.name;
+  }
+  return typeof err;
+}
