@@ -41,17 +41,28 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const read = req.method === 'GET' || req.method === 'HEAD';
   if (read && url.pathname === '/hello')
     return send(res, 200, { message: 'hello from the demo API', time: new Date().toISOString() });
+  // Naive on purpose: every order of every owner. The gateway filters the list per caller.
+  if (read && url.pathname === '/orders') return send(res, 200, [...orders.values()]);
   if (read && parts[0] === 'orders' && parts.length === 2) {
     const order = orders.get(parts[1] as string);
     return order ? send(res, 200, order) : send(res, 404, { error: 'no such order' });
   }
+  if (req.method === 'PUT' && parts[0] === 'orders' && parts.length === 2) {
+    const order = orders.get(parts[1] as string);
+    if (!order) return send(res, 404, { error: 'no such order' });
+    const body = (await readJson(req)) as Partial<Order>;
+    if (body.quantity !== undefined) order.quantity = Number(body.quantity);
+    return send(res, 200, order);
+  }
   if (req.method === 'POST' && url.pathname === '/orders') {
     const body = (await readJson(req)) as Partial<Order>;
+    const subject = req.headers['x-portcullis-subject'];
     const order: Order = {
       id: String(orders.size + 42),
       item: String(body.item ?? 'unknown'),
       quantity: Number(body.quantity ?? 1),
-      ownerId: 'anonymous',
+      // The verified caller, as the gateway states it (never a client-sent copy).
+      ownerId: typeof subject === 'string' ? subject : 'anonymous',
     };
     orders.set(order.id, order);
     return send(res, 201, order);
