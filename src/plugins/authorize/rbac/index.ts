@@ -30,32 +30,35 @@ const RoleSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const RequirementSchema = Type.Object(
-  {
-    permissions: Type.Array(Type.String({ pattern: REQUIRED_PERMISSION }), {
-      description:
-        'Permissions the caller\'s roles must grant (literal, e.g. "orders:write"; no wildcards here).',
-      default: [],
-    }),
-    scopes: Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), {
-      description:
-        "OAuth scopes the caller's token must carry (principal.scopes), compared exactly (RFC 6749 scope-token).",
-      default: [],
-    }),
-    match: Type.Union([Type.Literal('all'), Type.Literal('any')], {
-      description:
-        'all: every listed permission and every listed scope is needed. any: one of the permissions and one of the scopes is enough. Each non-empty list must be satisfied either way: a scope never stands in for a permission or the reverse.',
-      default: 'all',
-    }),
-    anyAuthenticated: Type.Boolean({
-      description:
-        'Let every authenticated (non-anonymous) caller in without a permission or scope. An empty requirement is a start-up error unless this is set, so an open method is always said in so many words.',
-      default: false,
-    }),
-  },
-  { additionalProperties: false, default: {} },
-);
+const requirementProperties = {
+  permissions: Type.Array(Type.String({ pattern: REQUIRED_PERMISSION }), {
+    description:
+      'Permissions the caller\'s roles must grant (literal, e.g. "orders:write"; no wildcards here).',
+    default: [],
+  }),
+  scopes: Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), {
+    description:
+      "OAuth scopes the caller's token must carry (principal.scopes), compared exactly (RFC 6749 scope-token).",
+    default: [],
+  }),
+  match: Type.Union([Type.Literal('all'), Type.Literal('any')], {
+    description:
+      'all: every listed permission and every listed scope is needed. any: one of the permissions and one of the scopes is enough. Each non-empty list must be satisfied either way: a scope never stands in for a permission or the reverse.',
+    default: 'all',
+  }),
+  anyAuthenticated: Type.Boolean({
+    description:
+      'Let every authenticated (non-anonymous) caller in without a permission or scope. An empty requirement is a start-up error unless this is set, so an open method is always said in so many words.',
+    default: false,
+  }),
+};
 
+/** A requirement: one shape for the route's `require` and each `methods` entry. */
+function requirementSchema(description: string) {
+  return Type.Object(requirementProperties, { additionalProperties: false, default: {}, description });
+}
+
+export const RequirementSchema = requirementSchema('What a caller needs for one method.');
 export type Requirement = Static<typeof RequirementSchema>;
 
 export const rbacSchema = Type.Object(
@@ -66,13 +69,19 @@ export const rbacSchema = Type.Object(
         'Role name → the permissions it grants and the roles it inherits. Usually set once under plugins.rbac.roles; a principal\'s roles come from its authenticator (e.g. the JWT "roles" claim). Roles not declared here grant nothing.',
       default: {},
     }),
-    require: RequirementSchema,
-    methods: Type.Record(Type.String({ pattern: METHOD_KEY }), RequirementSchema, {
-      additionalProperties: false,
-      description:
-        'Per HTTP method, a requirement that replaces "require" as a whole for that method (e.g. GET: orders:read, POST: orders:write). HEAD uses GET\'s entry when it has none. Entries for methods the route does not serve are ignored.',
-      default: {},
-    }),
+    require: requirementSchema(
+      'What a caller needs for every method of the route that has no entry in "methods": permissions and/or scopes, or anyAuthenticated. An empty requirement is a start-up error.',
+    ),
+    methods: Type.Record(
+      Type.String({ pattern: METHOD_KEY }),
+      requirementSchema('The requirement for this method.'),
+      {
+        additionalProperties: false,
+        description:
+          'Per HTTP method, a requirement that replaces "require" as a whole for that method (e.g. GET: orders:read, POST: orders:write). HEAD uses GET\'s entry when it has none. Entries for methods the route does not serve are ignored.',
+        default: {},
+      },
+    ),
     onDeny: Type.Union([Type.Literal('forbidden'), Type.Literal('not-found')], {
       description:
         'forbidden: a refusal answers 403 FORBIDDEN. not-found: it answers 404 NOT_FOUND, hiding that the operation exists.',
