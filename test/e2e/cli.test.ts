@@ -113,6 +113,64 @@ describe('portcullis CLI', () => {
     );
   });
 
+  it('check warns about write methods reachable without a permission (BFLA), and still exits 0', async () => {
+    const cfg = file(
+      'bfla.yaml',
+      [
+        'upstreams:',
+        '  api:',
+        '    url: http://127.0.0.1:1',
+        'routes:',
+        '  - { id: public-read, path: /news, methods: [GET], upstream: api, plugins: { rbac: false, jwt: false, authentication: { anonymous: true } } }',
+        '  - { id: public-write, path: /comments, methods: [GET, POST], upstream: api, plugins: { rbac: false, jwt: false, authentication: { anonymous: true } } }',
+        '  - { id: any-user-delete, path: /users/:id, methods: [GET, DELETE], upstream: api, plugins: { rbac: false, authorization: { allow: authenticated } } }',
+        '  - id: guarded',
+        '    path: /orders',
+        '    methods: [GET, POST]',
+        '    upstream: api',
+        '    plugins:',
+        '      rbac: { methods: { GET: { permissions: [orders:read] }, POST: { permissions: [orders:write] } } }',
+        '  - id: open-put',
+        '    path: /profile',
+        '    methods: [GET, PUT]',
+        '    upstream: api',
+        '    plugins:',
+        '      rbac: { require: { anyAuthenticated: true } }',
+        '  - id: shadow',
+        '    path: /admin/users/:id',
+        '    methods: [DELETE]',
+        '    upstream: api',
+        '    plugins:',
+        '      rbac: { mode: monitor, require: { permissions: [users:delete] } }',
+        // Global settings turn jwt and rbac on for every route: the others say jwt: false, rbac: false.
+        'plugins:',
+        '  jwt:',
+        '    issuers: [{ issuer: "https://idp.test", audience: [api], secret: ssssssssssssssssssssssssssssssss, algorithms: [HS256] }]',
+        '  rbac:',
+        '    roles: { member: { permissions: [orders:read, orders:write] } }',
+        '',
+      ].join('\n'),
+    );
+    const r = await run([CLI, 'check', '--config', cfg]);
+    assert.equal(r.code, 0, r.stderr);
+    const warnings = r.stdout.split('\nwarnings:\n')[1] ?? '';
+    assert.ok(warnings !== '', r.stdout);
+    assert.match(warnings, /write method reachable without a permission/);
+    assert.match(warnings, /route public-write: POST reachable without authentication/);
+    assert.match(
+      warnings,
+      /route any-user-delete: DELETE reachable by every authenticated caller without a permission \(authorization\.allow: authenticated/,
+    );
+    assert.match(
+      warnings,
+      /route open-put: PUT reachable by every authenticated caller without a permission \(rbac anyAuthenticated/,
+    );
+    assert.match(warnings, /route shadow: DELETE protected only by rules in monitor mode \(rbac\)/);
+    assert.doesNotMatch(warnings, /public-read|guarded/);
+    // The secret of the issuer never appears.
+    assert.doesNotMatch(r.stdout, /ssssssss/);
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await run([CLI, 'frobnicate']);
     assert.equal(r.code, 2);
