@@ -5,6 +5,7 @@ import { ConfigError } from '../config/errors.js';
 import { VERSION } from '../version.js';
 import { checkCommand } from './check.js';
 import { registerKeysCommand } from './keys.js';
+import { registerPolicyCommand } from './policy.js';
 import { startGateway } from './start.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad usage. */
@@ -72,6 +73,7 @@ program
   });
 
 registerKeysCommand(program, defaultConfig);
+registerPolicyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -57,6 +57,9 @@ export function principalView(p: Principal | undefined): PrincipalView {
  */
 const CREDENTIAL_HEADER = /auth|cookie|token|secret|key|signature|session|password|credential|dpop/;
 
+/** Where `request.time` comes from; `portcullis policy test` states it per case. */
+export const policyClock: { now: () => Date } = { now: () => new Date() };
+
 /** What a test or the CLI states about a request instead of a live RequestContext. */
 export interface RequestFacts {
   readonly method: string;
@@ -134,7 +137,7 @@ export class RequestView {
     return this.#headers;
   }
   get time(): Date {
-    this.#time ??= new Date();
+    this.#time ??= policyClock.now();
     return this.#time;
   }
 }
