@@ -47,6 +47,15 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     const order = orders.get(parts[1] as string);
     return order ? send(res, 200, order) : send(res, 404, { error: 'no such order' });
   }
+  // A user's own orders, addressed by owner: the demo API trusts the path; the gateway binds it
+  // to the caller (request.params.userId == principal.subject).
+  if (req.method === 'PUT' && parts[0] === 'users' && parts[2] === 'orders' && parts.length === 4) {
+    const order = orders.get(parts[3] as string);
+    if (!order || order.ownerId !== parts[1]) return send(res, 404, { error: 'no such order' });
+    const body = (await readJson(req)) as Partial<Order>;
+    if (body.quantity !== undefined) order.quantity = Number(body.quantity);
+    return send(res, 200, order);
+  }
   if (req.method === 'PUT' && parts[0] === 'orders' && parts.length === 2) {
     const order = orders.get(parts[1] as string);
     if (!order) return send(res, 404, { error: 'no such order' });

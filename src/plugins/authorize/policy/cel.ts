@@ -169,40 +169,78 @@ export interface Activation {
   readonly route: RouteView;
 }
 
-/** The one environment every rule compiles against (built once, at import). */
-export const policyEnv = new Environment({
-  limits: { maxAstNodes: 2000, maxDepth: 64, maxListElements: 500, maxMapEntries: 200, maxCallArguments: 16 },
-})
-  .registerType('portcullis.Principal', {
-    ctor: PrincipalView,
-    fields: {
-      id: 'string',
-      kind: 'string',
-      subject: 'string',
-      consumer: 'string',
-      tenant: 'string',
-      roles: 'list<string>',
-      scopes: 'list<string>',
-      claims: 'map<string, dyn>',
-      method: 'string',
+/** The upstream's answer as response rules see it: the status and the parsed JSON body. */
+export class ResponseView {
+  /** CEL ints are BigInts in cel-js: `response.status == 200` then type-checks and compares. */
+  readonly status: bigint;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = BigInt(status);
+    this.body = body;
+  }
+}
+
+/** What response rules and list filters see besides principal, request and route. */
+export interface ResponseActivation extends Activation {
+  readonly response: ResponseView;
+  /** The list item being filtered (filters only). */
+  readonly item?: unknown;
+}
+
+/** One environment per kind of expression: request rules, response rules, list filters. */
+function environment(kind: 'request' | 'response' | 'item'): Environment {
+  let env = new Environment({
+    limits: {
+      maxAstNodes: 2000,
+      maxDepth: 64,
+      maxListElements: 500,
+      maxMapEntries: 200,
+      maxCallArguments: 16,
     },
   })
-  .registerType('portcullis.Request', {
-    ctor: RequestView,
-    fields: {
-      method: 'string',
-      path: 'string',
-      params: 'map<string, string>',
-      query: 'map<string, string>',
-      headers: 'map<string, string>',
-      clientIp: 'string',
-      time: 'google.protobuf.Timestamp',
-    },
-  })
-  .registerType('portcullis.Route', { ctor: RouteView, fields: { id: 'string', path: 'string' } })
-  .registerVariable('principal', 'portcullis.Principal')
-  .registerVariable('request', 'portcullis.Request')
-  .registerVariable('route', 'portcullis.Route');
+    .registerType('portcullis.Principal', {
+      ctor: PrincipalView,
+      fields: {
+        id: 'string',
+        kind: 'string',
+        subject: 'string',
+        consumer: 'string',
+        tenant: 'string',
+        roles: 'list<string>',
+        scopes: 'list<string>',
+        claims: 'map<string, dyn>',
+        method: 'string',
+      },
+    })
+    .registerType('portcullis.Request', {
+      ctor: RequestView,
+      fields: {
+        method: 'string',
+        path: 'string',
+        params: 'map<string, string>',
+        query: 'map<string, string>',
+        headers: 'map<string, string>',
+        clientIp: 'string',
+        time: 'google.protobuf.Timestamp',
+      },
+    })
+    .registerType('portcullis.Route', { ctor: RouteView, fields: { id: 'string', path: 'string' } })
+    .registerVariable('principal', 'portcullis.Principal')
+    .registerVariable('request', 'portcullis.Request')
+    .registerVariable('route', 'portcullis.Route');
+  if (kind !== 'request') {
+    env = env
+      .registerType('portcullis.Response', { ctor: ResponseView, fields: { status: 'int', body: 'dyn' } })
+      .registerVariable('response', 'portcullis.Response');
+  }
+  if (kind === 'item') env = env.registerVariable('item', 'dyn');
+  return env;
+}
+
+/** The one environment every request rule compiles against (built once, at import). */
+export const policyEnv = environment('request');
+const responseEnv = environment('response');
+const itemEnv = environment('item');
 
 export type CompiledExpression = (activation: Activation) => unknown;
 
@@ -261,10 +299,14 @@ function checkPatterns(ast: unknown): void {
  * Parses and type-checks one expression: it must give a bool (or dyn, checked per request).
  * Throws an Error whose message says what is wrong and where in the expression.
  */
-export function compileExpression(source: string): CompiledExpression {
+export function compileExpression(
+  source: string,
+  kind: 'request' | 'response' | 'item' = 'request',
+): CompiledExpression {
+  const env = kind === 'request' ? policyEnv : kind === 'response' ? responseEnv : itemEnv;
   let parsed: ReturnType<typeof policyEnv.parse>;
   try {
-    parsed = policyEnv.parse(source);
+    parsed = env.parse(source);
   } catch (err) {
     throw new Error(`syntax error: ${(err as Error).message}`);
   }

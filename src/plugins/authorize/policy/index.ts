@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { RequestContext } from '../../../core/context.js';
+import type { RequestContext, ResponseHead } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import { createAudit } from '../../../observability/audit.js';
@@ -10,6 +10,8 @@ import {
   errorKind,
   principalView,
   RequestView,
+  type ResponseActivation,
+  ResponseView,
   RouteView,
   requestFactsOf,
 } from './cel.js';
@@ -52,6 +54,39 @@ export const policySchema = Type.Object(
         'Rules evaluated in order; every rule must allow. The first enforced rule that does not allow denies the request.',
       default: [],
     }),
+    response: Type.Object(
+      {
+        rules: Type.Array(policyRuleSchema, {
+          maxItems: 64,
+          description:
+            "Rules over the upstream's 2xx JSON answer, checked before the client sees it: CEL over principal, request, route and response (status, body), e.g. response.body.ownerId == principal.subject. A false rule answers the rule's onDeny instead of the body.",
+          default: [],
+        }),
+        filter: Type.Object(
+          {
+            items: Type.String({
+              pattern: '^$|^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$',
+              description:
+                'Dotted path of the list in the JSON body ("" = the body itself is the list, "data.items" = body.data.items).',
+              default: '',
+            }),
+            keep: Type.String({
+              maxLength: 4096,
+              description:
+                'CEL over item (one list element) and principal, request, route, response: items for which it is not true are removed (an error removes the item). Empty: no filtering.',
+              default: '',
+            }),
+          },
+          { additionalProperties: false, default: {}, description: 'List filtering by object ownership.' },
+        ),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Response-side object-level authorization. When set, the gateway holds the answer (up to the upstream maxResponseBytes) and asks the upstream for an unencoded body.',
+      },
+    ),
     auditAllowSampleRate: Type.Number({
       minimum: 0,
       maximum: 1,
@@ -101,6 +136,49 @@ export default definePlugin({
         allow,
       };
     });
+    const compileRule = (
+      r: (typeof config.rules)[number],
+      i: number,
+      where: string,
+      kind: 'request' | 'response',
+    ) => {
+      if (seen.has(r.name)) throw new Error(`${where}[${i}]: rule "${r.name}" is named twice`);
+      seen.add(r.name);
+      let allow: CompiledExpression;
+      try {
+        allow = compileExpression(r.allow, kind);
+      } catch (err) {
+        throw new Error(`${where}[${i}].allow: rule "${r.name}": ${(err as Error).message}`);
+      }
+      return {
+        name: r.name,
+        deniedBy: `policy:${r.name}`,
+        code: r.onDeny === 'not-found' ? ('NOT_FOUND' as const) : ('FORBIDDEN' as const),
+        monitor: pluginMonitor || r.mode === 'monitor',
+        allow,
+      };
+    };
+    const responseRules: CompiledRule[] = config.response.rules.map((r, i) =>
+      compileRule(r, i, 'response.rules', 'response'),
+    );
+    let keep: CompiledExpression | undefined;
+    if (config.response.filter.keep !== '') {
+      try {
+        keep = compileExpression(config.response.filter.keep, 'item');
+      } catch (err) {
+        throw new Error(`response.filter.keep: ${(err as Error).message}`);
+      }
+    }
+    const itemsPath = config.response.filter.items === '' ? [] : config.response.filter.items.split('.');
+    const checksResponse = responseRules.length > 0 || keep !== undefined;
+    // A body that cannot be read (not JSON, encoded) is denied like the first response rule would.
+    const unreadable: CompiledRule = responseRules[0] ?? {
+      name: 'response-filter',
+      deniedBy: 'policy:response-filter',
+      code: 'FORBIDDEN',
+      monitor: pluginMonitor,
+      allow: (() => false) as CompiledExpression,
+    };
     const audit = createAudit(deps.logger, { allowSampleRate: config.auditAllowSampleRate });
     const routeView = new RouteView(route?.id ?? '', route?.path ?? '');
     const allRules = rules.map((r) => r.name).join(',');
@@ -117,8 +195,91 @@ export default definePlugin({
       throw new GatewayError(rule.code);
     }
 
+    /** True when the rule allows; false (logged, no request data) when it does not or cannot tell. */
+    function holds(
+      ctx: RequestContext,
+      rule: CompiledRule | string,
+      expr: CompiledExpression,
+      act: unknown,
+    ): boolean {
+      try {
+        const result = expr(act as Activation);
+        if (result === true) return true;
+        if (result !== false) throw Object.assign(new Error('not a bool'), { name: 'NotABool' });
+        return false;
+      } catch (err) {
+        logger.warn(
+          {
+            reqId: ctx.id,
+            plugin: 'policy',
+            route: routeView.id,
+            rule: typeof rule === 'string' ? rule : rule.name,
+            error: errorKind(err),
+          },
+          'policy rule could not be evaluated; denied',
+        );
+        return false;
+      }
+    }
+
+    function bodyDenied(ctx: RequestContext, rule: CompiledRule, reason: string, body: Buffer): Buffer {
+      deny(ctx, rule, reason); // throws unless the rule only monitors
+      return body;
+    }
+
+    /** The held upstream answer: response rules, then list filtering. */
+    function checkResponse(ctx: RequestContext, head: ResponseHead, body: Buffer): Buffer {
+      if (head.status < 200 || head.status > 299) return body;
+      const encoding = head.headers['content-encoding'];
+      const type = String(head.headers['content-type'] ?? '').toLowerCase();
+      if ((encoding !== undefined && encoding !== 'identity') || !type.includes('json'))
+        return bodyDenied(ctx, unreadable, 'response not plain JSON', body);
+      let data: unknown;
+      try {
+        data = JSON.parse(body.toString('utf8'));
+      } catch {
+        return bodyDenied(ctx, unreadable, 'response not JSON', body);
+      }
+      const act: ResponseActivation = {
+        principal: principalView(ctx.principal),
+        request: new RequestView(requestFactsOf(ctx)),
+        route: routeView,
+        response: new ResponseView(head.status, data),
+      };
+      for (let i = 0; i < responseRules.length; i++) {
+        const rule = responseRules[i] as CompiledRule;
+        if (!holds(ctx, rule, rule.allow, act)) deny(ctx, rule, 'response condition false');
+      }
+      if (keep === undefined) return body;
+      let parent: unknown = data;
+      for (const key of itemsPath.slice(0, -1)) parent = (parent as Record<string, unknown> | null)?.[key];
+      const last = itemsPath.at(-1);
+      const list = last === undefined ? data : (parent as Record<string, unknown> | null)?.[last];
+      if (!Array.isArray(list)) return bodyDenied(ctx, unreadable, 'no list to filter', body);
+      const kept = list.filter((item) =>
+        holds(ctx, 'response-filter', keep as CompiledExpression, { ...act, item }),
+      );
+      if (kept.length === list.length) return body;
+      if (pluginMonitor) {
+        if (ctx.monitored === undefined) ctx.monitored = [];
+        ctx.monitored.push({ plugin: 'policy', code: 'FORBIDDEN' });
+        return body;
+      }
+      audit(ctx, {
+        plugin: 'policy',
+        rule: 'response-filter',
+        effect: 'deny',
+        monitor: false,
+        reason: `${list.length - kept.length} of ${list.length} items removed`,
+      });
+      if (last === undefined) return Buffer.from(JSON.stringify(kept));
+      (parent as Record<string, unknown>)[last] = kept;
+      return Buffer.from(JSON.stringify(data));
+    }
+
     return {
       onRequest: function evaluatePolicies(ctx: RequestContext): void {
+        if (checksResponse) ctx.responseBodyCheck = checkResponse;
         if (rules.length === 0) return;
         const activation: Activation = {
           principal: principalView(ctx.principal),

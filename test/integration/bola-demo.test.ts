@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
+import { startDemoApi } from '../../examples/demo-api/server.js';
+import { problemOf, startGateway, type TestGateway, waitForLog } from '../helpers.js';
+
+const secret = 's'.repeat(32);
+
+function token(sub: string, roles: string[]): Promise<string> {
+  return new SignJWT({ sub, roles })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('https://idp.test')
+    .setAudience('api')
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(secret));
+}
+
+const ownerOrAdmin = "response.body.ownerId == principal.subject || 'admin' in principal.roles";
+
+/**
+ * The BOLA scenario on the bundled demo API, which trusts whatever it is asked: alice and bob each
+ * read and change only their own orders, carol (admin) reads all, the list is filtered by owner,
+ * and a member cannot call the admin-only operation.
+ */
+describe('object- and function-level authorization on the demo API', () => {
+  let demo: { server: Server; url: string };
+  let gw: TestGateway;
+  const auth: Record<string, string> = {};
+
+  before(async () => {
+    demo = await startDemoApi(0);
+    auth.alice = `Bearer ${await token('alice', ['member'])}`;
+    auth.bob = `Bearer ${await token('bob', ['member'])}`;
+    auth.carol = `Bearer ${await token('carol', ['admin'])}`;
+    gw = await startGateway({
+      listeners: [{ name: 'test', host: '127.0.0.1', port: 0 }],
+      upstreams: { demo: { url: demo.url } },
+      plugins: {
+        jwt: { issuers: [{ issuer: 'https://idp.test', audience: ['api'], secret, algorithms: ['HS256'] }] },
+      },
+      routes: [
+        {
+          id: 'list-orders',
+          path: '/orders',
+          methods: ['GET'],
+          upstream: 'demo',
+          plugins: {
+            policy: {
+              response: {
+                filter: { keep: "item.ownerId == principal.subject || 'admin' in principal.roles" },
+              },
+            },
+          },
+        },
+        {
+          id: 'get-order',
+          path: '/orders/:id',
+          methods: ['GET'],
+          upstream: 'demo',
+          plugins: {
+            policy: {
+              response: { rules: [{ name: 'own-order', allow: ownerOrAdmin, onDeny: 'not-found' }] },
+            },
+          },
+        },
+        {
+          id: 'change-own-order',
+          path: '/users/:userId/orders/:id',
+          methods: ['PUT'],
+          upstream: 'demo',
+          plugins: {
+            policy: { rules: [{ name: 'own-orders', allow: 'request.params.userId == principal.subject' }] },
+          },
+        },
+        {
+          id: 'change-any-order',
+          path: '/orders/:id',
+          methods: ['PUT'],
+          upstream: 'demo',
+          plugins: {
+            rbac: {
+              roles: { admin: { permissions: ['orders:*'] }, member: { permissions: ['orders:read'] } },
+              require: { permissions: ['orders:write'] },
+            },
+          },
+        },
+      ],
+    });
+  });
+
+  after(async () => {
+    await gw.close();
+    demo.server.close();
+    demo.server.closeAllConnections();
+  });
+
+  const get = (path: string, who: string) =>
+    fetch(`${gw.url}${path}`, { headers: { authorization: auth[who] as string } });
+  const put = (path: string, who: string, body: unknown) =>
+    fetch(`${gw.url}${path}`, {
+      method: 'PUT',
+      headers: { authorization: auth[who] as string, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('each user reads only their own order; another user’s is a 404, its body never sent', async () => {
+    const own = await get('/orders/42', 'alice');
+    assert.equal(own.status, 200);
+    assert.equal(((await own.json()) as { ownerId: string }).ownerId, 'alice');
+    const other = await get('/orders/43', 'alice');
+    assert.equal(other.status, 404);
+    const body = await other.text();
+    assert.equal(problemOf(other.headers.get('content-type'), body).code, 'NOT_FOUND');
+    assert.doesNotMatch(body, /drawbridge|bob/);
+    assert.equal((await get('/orders/43', 'bob')).status, 200);
+    const line = await waitForLog(gw, (l) => l.log === 'audit' && l.rule === 'own-order');
+    assert.equal(line.event, 'authorization.deny');
+  });
+
+  it('an admin reads every order', async () => {
+    for (const id of ['42', '43']) assert.equal((await get(`/orders/${id}`, 'carol')).status, 200);
+  });
+
+  it('the list is filtered to the caller’s orders; the admin sees all', async () => {
+    const owners = async (who: string) =>
+      ((await (await get('/orders', who)).json()) as { ownerId: string }[]).map((o) => o.ownerId);
+    assert.deepEqual([...new Set(await owners('alice'))], ['alice']);
+    assert.deepEqual([...new Set(await owners('bob'))], ['bob']);
+    assert.deepEqual([...new Set(await owners('carol'))].sort(), ['alice', 'bob']);
+  });
+
+  it('each user changes only their own orders; the demo API never sees the other attempt', async () => {
+    const mine = await put('/users/alice/orders/42', 'alice', { quantity: 5 });
+    assert.equal(mine.status, 200);
+    assert.equal(((await mine.json()) as { quantity: number }).quantity, 5);
+    const theirs = await put('/users/bob/orders/43', 'alice', { quantity: 99 });
+    assert.equal(theirs.status, 403);
+    assert.equal(problemOf(theirs.headers.get('content-type'), await theirs.text()).code, 'FORBIDDEN');
+    // Bob's order is unchanged.
+    assert.equal(((await (await get('/orders/43', 'bob')).json()) as { quantity: number }).quantity, 2);
+  });
+
+  it('a member calling the admin operation is refused (BFLA); the admin passes', async () => {
+    const member = await put('/orders/43', 'bob', { quantity: 7 });
+    assert.equal(member.status, 403);
+    assert.equal(problemOf(member.headers.get('content-type'), await member.text()).code, 'FORBIDDEN');
+    assert.equal(((await (await get('/orders/43', 'bob')).json()) as { quantity: number }).quantity, 2);
+    assert.equal((await put('/orders/43', 'carol', { quantity: 3 })).status, 200);
+  });
+});
