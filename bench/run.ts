@@ -27,6 +27,7 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  *                      on every request as Authorization: Bearer, so after the first request the
  *                      verified-token cache answers: the "cached RS256 JWT" chain)
  *   portcullis-apikey  the CLI, quick start chain + api-key  GET /api/hello → /hello
+ *   portcullis-policy  portcullis-jwt + three CEL policy rules GET /api/hello → /hello
  *                      (SQLite key store in a temp dir; one key made with `portcullis keys create`
  *                      and sent on every request as Authorization: ApiKey)
  *
@@ -50,7 +51,7 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2, even rounds in
  * reverse order; the table
  * shows the median), BENCH_TARGETS (comma list of the names above: direct, bare, portcullis, fastify,
- * portcullis-jwt, portcullis-apikey, portcullis-tls, nginx-tls; default the six plain-HTTP ones),
+ * portcullis-jwt, portcullis-apikey, portcullis-policy, portcullis-tls, nginx-tls; default the seven plain-HTTP ones),
  * BENCH_JWT_MS (ms per measurement of the uncached JWT verification cost, 1000; 0 skips it),
  * BENCH_CPU_PROF (a directory: every
  * child runs with --cpu-prof into <dir>/<target>), BENCH_STRICT=1 (exit 1 when a target ratio misses),
@@ -86,6 +87,7 @@ type TargetKey =
   | 'fastify'
   | 'portcullis-jwt'
   | 'portcullis-apikey'
+  | 'portcullis-policy'
   | 'portcullis-tls'
   | 'nginx-tls';
 
@@ -174,6 +176,13 @@ const GOALS: readonly Goal[] = [
     denominator: 'portcullis',
     target: 0.85,
   },
+  {
+    // Issue 5: three CEL rules on a route cost at most 5 % of the full chain's throughput.
+    name: 'JWT + 3 CEL rules / JWT chain',
+    numerator: 'portcullis-policy',
+    denominator: 'portcullis-jwt',
+    target: 0.95,
+  },
 ];
 
 /** Ratios printed for information, without a target. */
@@ -188,6 +197,7 @@ const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
   { key: 'fastify', label: 'fastify + reply-from', path: '/api/hello' },
   { key: 'portcullis-jwt', label: 'portcullis JWT RS256', path: '/api/hello' },
   { key: 'portcullis-apikey', label: 'portcullis API key', path: '/api/hello' },
+  { key: 'portcullis-policy', label: 'portcullis JWT + 3 CEL rules', path: '/api/hello' },
   { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello' },
   { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello' },
 ];
@@ -200,6 +210,7 @@ const DEFAULT_TARGETS: readonly TargetKey[] = [
   'fastify',
   'portcullis-jwt',
   'portcullis-apikey',
+  'portcullis-policy',
 ];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -506,13 +517,13 @@ ${stringifyYaml(config)}`;
  * static key of the one issuer, RS256 only, and ONE signed token (iss, aud, sub, iat, exp in 1 h)
  * sent with every request.
  */
-async function jwtTarget(dir: string): Promise<AuthTarget> {
+async function jwtTarget(dir: string, withPolicy = false): Promise<AuthTarget> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', {
     modulusLength: 2048,
     extractable: true,
   });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-rs256', alg: 'RS256', use: 'sig' };
-  const token = await new SignJWT({})
+  const token = await new SignJWT({ roles: ['member'], tid: 'acme' })
     .setProtectedHeader({ alg: 'RS256', kid: 'bench-rs256', typ: 'JWT' })
     .setIssuer(JWT_ISSUER)
     .setAudience(JWT_AUDIENCE)
@@ -520,13 +531,28 @@ async function jwtTarget(dir: string): Promise<AuthTarget> {
     .setIssuedAt()
     .setExpirationTime('1h')
     .sign(privateKey as CryptoKey);
-  const config = join(dir, 'portcullis-jwt.yaml');
+  const config = join(dir, withPolicy ? 'portcullis-policy.yaml' : 'portcullis-jwt.yaml');
   writeFileSync(
     config,
     authConfig({
       jwt: {
         issuers: [{ issuer: JWT_ISSUER, audience: [JWT_AUDIENCE], keys: [jwk], algorithms: ['RS256'] }],
       },
+      // portcullis-policy: the same chain plus three CEL rules that all hold for the bench token.
+      ...(withPolicy
+        ? {
+            policy: {
+              rules: [
+                { name: 'subject', allow: "principal.subject == 'bench'" },
+                { name: 'read-only', allow: "request.method in ['GET', 'HEAD']" },
+                {
+                  name: 'member-of-acme',
+                  allow: "'member' in principal.roles && principal.claims.tid == 'acme'",
+                },
+              ],
+            },
+          }
+        : {}),
     }),
   );
   return { config, headers: { authorization: `Bearer ${token}` } };
@@ -932,10 +958,17 @@ async function main(): Promise<number> {
     if (spec.key === 'direct') started = upstream;
     else if (spec.key === 'portcullis')
       started = await startPortcullis(spec.key, QUICKSTART, upstreamUrl, settings.cpuProfDir);
-    else if (spec.key === 'portcullis-jwt' || spec.key === 'portcullis-apikey') {
+    else if (
+      spec.key === 'portcullis-jwt' ||
+      spec.key === 'portcullis-apikey' ||
+      spec.key === 'portcullis-policy'
+    ) {
       authDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-auth-'));
       const dir = authDir;
-      const auth = spec.key === 'portcullis-jwt' ? await jwtTarget(dir) : apiKeyTarget(dir, upstreamUrl);
+      const auth =
+        spec.key === 'portcullis-apikey'
+          ? apiKeyTarget(dir, upstreamUrl)
+          : await jwtTarget(dir, spec.key === 'portcullis-policy');
       headers = auth.headers;
       started = await startPortcullis(spec.key, auth.config, upstreamUrl, settings.cpuProfDir);
     } else if (spec.key === 'portcullis-tls') {
