@@ -212,7 +212,9 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       const enabled =
         r === false
           ? false
-          : r !== undefined || (g !== undefined && g !== false) || (g !== false && def.enabledByDefault);
+          : r !== undefined ||
+            (def.routeScoped !== true &&
+              ((g !== undefined && g !== false) || (g !== false && def.enabledByDefault)));
       if (!enabled) continue;
       const path = r !== undefined ? `routes[${routeIndex}].plugins.${def.name}` : `plugins.${def.name}`;
       const settings = settingsFor(def, merge(g === false ? {} : g, r), path, file);

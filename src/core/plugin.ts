@@ -91,6 +91,12 @@ export interface PluginDefinition<S extends TObject = TObject> {
   readonly enforcing: boolean;
   /** May a route turn this plugin off (`plugins: { name: false }`)? False for the spine (router, forward). */
   readonly optional: boolean;
+  /**
+   * Only a route's own settings turn the plugin on; global settings are shared definitions merged
+   * into those routes (rbac: roles defined once, required per route). Default false: global
+   * settings turn the plugin on for every route.
+   */
+  readonly routeScoped?: boolean;
   /** `config` is the route's merged, defaulted, frozen settings; `mode` is set by the core. */
   create(
     config: Readonly<Static<S>> & PluginMode,

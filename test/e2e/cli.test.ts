@@ -121,9 +121,9 @@ describe('portcullis CLI', () => {
         '  api:',
         '    url: http://127.0.0.1:1',
         'routes:',
-        '  - { id: public-read, path: /news, methods: [GET], upstream: api, plugins: { rbac: false, jwt: false, authentication: { anonymous: true } } }',
-        '  - { id: public-write, path: /comments, methods: [GET, POST], upstream: api, plugins: { rbac: false, jwt: false, authentication: { anonymous: true } } }',
-        '  - { id: any-user-delete, path: /users/:id, methods: [GET, DELETE], upstream: api, plugins: { rbac: false, authorization: { allow: authenticated } } }',
+        '  - { id: public-read, path: /news, methods: [GET], upstream: api, plugins: { jwt: false, authentication: { anonymous: true } } }',
+        '  - { id: public-write, path: /comments, methods: [GET, POST], upstream: api, plugins: { jwt: false, authentication: { anonymous: true } } }',
+        '  - { id: any-user-delete, path: /users/:id, methods: [GET, DELETE], upstream: api, plugins: { authorization: { allow: authenticated } } }',
         '  - id: guarded',
         '    path: /orders',
         '    methods: [GET, POST]',
@@ -142,7 +142,8 @@ describe('portcullis CLI', () => {
         '    upstream: api',
         '    plugins:',
         '      rbac: { mode: monitor, require: { permissions: [users:delete] } }',
-        // Global settings turn jwt and rbac on for every route: the others say jwt: false, rbac: false.
+        // Global jwt settings turn jwt on for every route (the public ones say jwt: false); global rbac
+        // settings are definitions only: rbac runs where a route configures it.
         'plugins:',
         '  jwt:',
         '    issuers: [{ issuer: "https://idp.test", audience: [api], secret: ssssssssssssssssssssssssssssssss, algorithms: [HS256] }]',

@@ -136,6 +136,8 @@ export default definePlugin({
   enabledByDefault: false,
   enforcing: true,
   optional: true,
+  // Roles are defined once under plugins.rbac; only routes that say what they require use them.
+  routeScoped: true,
   create(config, { deps, route }) {
     const resolved = resolveRoles(config.roles);
     const monitor = config.mode === 'monitor';
