@@ -26,6 +26,7 @@ function activation(
   extra: { query?: string; headers?: Record<string, string>; time?: Date; principal?: Principal } = {},
 ): Activation {
   return {
+    lookup: {},
     principal: principalView(extra.principal ?? alice),
     request: new RequestView({
       method: 'GET',

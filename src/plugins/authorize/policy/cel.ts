@@ -167,6 +167,8 @@ export interface Activation {
   readonly principal: PrincipalView;
   readonly request: RequestView;
   readonly route: RouteView;
+  /** Values fetched by the policy's ownership lookups (empty when it has none). */
+  readonly lookup: Readonly<Record<string, unknown>>;
 }
 
 /** The upstream's answer as response rules see it: the status and the parsed JSON body. */
@@ -227,7 +229,8 @@ function environment(kind: 'request' | 'response' | 'item'): Environment {
     .registerType('portcullis.Route', { ctor: RouteView, fields: { id: 'string', path: 'string' } })
     .registerVariable('principal', 'portcullis.Principal')
     .registerVariable('request', 'portcullis.Request')
-    .registerVariable('route', 'portcullis.Route');
+    .registerVariable('route', 'portcullis.Route')
+    .registerVariable('lookup', 'map<string, dyn>');
   if (kind !== 'request') {
     env = env
       .registerType('portcullis.Response', { ctor: ResponseView, fields: { status: 'int', body: 'dyn' } })

@@ -15,6 +15,7 @@ import {
   RouteView,
   requestFactsOf,
 } from './cel.js';
+import { createLookups, LookupSchema } from './lookup.js';
 
 export const policyRuleSchema = Type.Object(
   {
@@ -87,6 +88,11 @@ export const policySchema = Type.Object(
           'Response-side object-level authorization. When set, the gateway holds the answer (up to the upstream maxResponseBytes) and asks the upstream for an unencoded body.',
       },
     ),
+    lookups: Type.Record(Type.String({ pattern: '^[a-z][A-Za-z0-9_]*$' }), LookupSchema, {
+      description:
+        'Ownership lookups run before the rules: name → a URL on another service (with {param} from the route) and the JSON field to read; rules see it as lookup.<name> (e.g. lookup.owner == principal.subject). Cached per URL; a failure gives null, so the rule denies.',
+      default: {},
+    }),
     auditAllowSampleRate: Type.Number({
       minimum: 0,
       maximum: 1,
@@ -96,6 +102,8 @@ export const policySchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const NO_LOOKUP: Readonly<Record<string, unknown>> = Object.freeze({});
 
 interface CompiledRule {
   readonly name: string;
@@ -180,6 +188,7 @@ export default definePlugin({
       allow: (() => false) as CompiledExpression,
     };
     const audit = createAudit(deps.logger, { allowSampleRate: config.auditAllowSampleRate });
+    const lookups = createLookups(config.lookups, deps.logger);
     const routeView = new RouteView(route?.id ?? '', route?.path ?? '');
     const allRules = rules.map((r) => r.name).join(',');
     const logger = deps.logger;
@@ -244,6 +253,7 @@ export default definePlugin({
         principal: principalView(ctx.principal),
         request: new RequestView(requestFactsOf(ctx)),
         route: routeView,
+        lookup: NO_LOOKUP,
         response: new ResponseView(head.status, data),
       };
       for (let i = 0; i < responseRules.length; i++) {
@@ -278,47 +288,53 @@ export default definePlugin({
     }
 
     return {
-      onRequest: function evaluatePolicies(ctx: RequestContext): void {
+      onRequest: function evaluatePolicies(ctx: RequestContext): void | Promise<void> {
         if (checksResponse) ctx.responseBodyCheck = checkResponse;
         if (rules.length === 0) return;
-        const activation: Activation = {
-          principal: principalView(ctx.principal),
-          request: new RequestView(requestFactsOf(ctx)),
-          route: routeView,
-        };
-        for (let i = 0; i < rules.length; i++) {
-          const rule = rules[i] as CompiledRule;
-          let result: unknown;
-          try {
-            result = rule.allow(activation);
-          } catch (err) {
-            // Fail closed. Only the kind of error is logged: its message may quote request data.
-            logger.warn(
-              {
-                reqId: ctx.id,
-                plugin: 'policy',
-                route: routeView.id,
-                rule: rule.name,
-                error: errorKind(err),
-              },
-              'policy rule could not be evaluated; denied',
-            );
-            deny(ctx, rule, 'evaluation error');
-            continue;
-          }
-          if (result === true) continue;
-          if (result !== false) {
-            logger.warn(
-              { reqId: ctx.id, plugin: 'policy', route: routeView.id, rule: rule.name, error: 'not a bool' },
-              'policy rule gave a value that is not a bool; denied',
-            );
-            deny(ctx, rule, 'not a bool');
-            continue;
-          }
-          deny(ctx, rule, 'condition false');
-        }
-        audit(ctx, { plugin: 'policy', rule: allRules, effect: 'allow', monitor: false });
+        if (lookups !== undefined) return lookups(ctx.params, ctx.id).then((found) => evaluate(ctx, found));
+        evaluate(ctx, NO_LOOKUP);
       },
     };
+
+    function evaluate(ctx: RequestContext, lookup: Readonly<Record<string, unknown>>): void {
+      const activation: Activation = {
+        principal: principalView(ctx.principal),
+        request: new RequestView(requestFactsOf(ctx)),
+        route: routeView,
+        lookup,
+      };
+      for (let i = 0; i < rules.length; i++) {
+        const rule = rules[i] as CompiledRule;
+        let result: unknown;
+        try {
+          result = rule.allow(activation);
+        } catch (err) {
+          // Fail closed. Only the kind of error is logged: its message may quote request data.
+          logger.warn(
+            {
+              reqId: ctx.id,
+              plugin: 'policy',
+              route: routeView.id,
+              rule: rule.name,
+              error: errorKind(err),
+            },
+            'policy rule could not be evaluated; denied',
+          );
+          deny(ctx, rule, 'evaluation error');
+          continue;
+        }
+        if (result === true) continue;
+        if (result !== false) {
+          logger.warn(
+            { reqId: ctx.id, plugin: 'policy', route: routeView.id, rule: rule.name, error: 'not a bool' },
+            'policy rule gave a value that is not a bool; denied',
+          );
+          deny(ctx, rule, 'not a bool');
+          continue;
+        }
+        deny(ctx, rule, 'condition false');
+      }
+      audit(ctx, { plugin: 'policy', rule: allRules, effect: 'allow', monitor: false });
+    }
   },
 });
