@@ -53,6 +53,19 @@ it('the quick start runs the demo API behind the gateway and its three curl comm
       headers: { authorization: `ApiKey ${printed[1]}` },
     });
     assert.equal(withKey.status, 200);
+    // Writes need the key's "orders" scope (rbac); the demo key has it, and the new order is owned
+    // by the verified caller the gateway names, not by anything the client sent.
+    const created = await fetch(`${url}/api/orders`, {
+      method: 'POST',
+      headers: {
+        authorization: `ApiKey ${printed[1]}`,
+        'content-type': 'application/json',
+        'x-portcullis-subject': 'mallory',
+      },
+      body: JSON.stringify({ item: 'moat', quantity: 1 }),
+    });
+    assert.equal(created.status, 201);
+    assert.equal(((await created.json()) as { ownerId: string }).ownerId, 'quickstart-demo');
     assert.ok(existsSync(join(data, 'portcullis.db')));
 
     const masked = await fetch(`${url}/api/boom`);
