@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
+import type { RequestContext } from '../core/context.js';
 import type { PluginDeps } from '../core/plugin.js';
 
 /**
@@ -356,4 +357,43 @@ export function sharedWithinPlan<T>(
       return entry.close();
     },
   };
+}
+
+/** What a token check ends in: the checked token, or why not (unavailable: the check could not be made). */
+export type TokenOutcome<T> =
+  | { readonly ok: true; readonly token: T }
+  | { readonly ok: false; readonly reason: string; readonly unavailable?: boolean };
+
+/** Refuses a presented bearer token: RFC 6750 invalid_request for two tokens at once, else invalid_token. */
+export function refuseBearer(
+  ctx: RequestContext,
+  method: string,
+  reason: string,
+  scheme: TokenScheme | undefined,
+): void {
+  ctx.authFailure = {
+    method,
+    reason,
+    challenge: reason === 'multiple_tokens' ? invalidRequestChallenge(scheme) : invalidTokenChallenge(scheme),
+  };
+}
+
+/** Applies an asynchronous check's outcome, unless another authenticator decided meanwhile. */
+export function settleBearer<T>(
+  ctx: RequestContext,
+  method: string,
+  outcome: TokenOutcome<T>,
+  presented: PresentedBearer,
+  accept: (ctx: RequestContext, token: T, presented: PresentedBearer) => void,
+): void {
+  if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
+  if (outcome.ok) accept(ctx, outcome.token, presented);
+  else if (outcome.unavailable) ctx.authFailure = { method, reason: outcome.reason, unavailable: true };
+  else refuseBearer(ctx, method, outcome.reason, presented.scheme);
+}
+
+/** Sets (or with null, removes) one header toward the upstream. */
+export function setUpstreamHeader(ctx: RequestContext, name: string, value: string | null): void {
+  if (ctx.upstreamHeaders === undefined) ctx.upstreamHeaders = {};
+  ctx.upstreamHeaders[name] = value;
 }

@@ -1,7 +1,9 @@
 import {
   bearerFromHeader,
-  invalidTokenChallenge,
   type PresentedBearer,
+  refuseBearer,
+  settleBearer,
+  setUpstreamHeader,
   sharedWithinPlan,
   unsafeHeaderToken,
 } from '../../../auth/bearer.js';
@@ -37,22 +39,15 @@ export default definePlugin({
     function accept(ctx: RequestContext, found: Introspected, presented: PresentedBearer): void {
       ctx.principal = found.principal;
       ctx.token = { raw: presented.token, scheme: presented.scheme, cnf: found.cnf };
-      if (!forwardToken) {
-        if (ctx.upstreamHeaders === undefined) ctx.upstreamHeaders = {};
-        ctx.upstreamHeaders.authorization = null;
-      }
+      if (!forwardToken) setUpstreamHeader(ctx, 'authorization', null);
     }
 
     function refuse(ctx: RequestContext, reason: string, presented: PresentedBearer | undefined): void {
-      ctx.authFailure = { method: METHOD, reason, challenge: invalidTokenChallenge(presented?.scheme) };
+      refuseBearer(ctx, METHOD, reason, presented?.scheme);
     }
 
     function settle(ctx: RequestContext, outcome: Outcome, presented: PresentedBearer): void {
-      if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
-      if (outcome.ok) accept(ctx, outcome.token, presented);
-      else if (outcome.unavailable)
-        ctx.authFailure = { method: METHOD, reason: outcome.reason, unavailable: true };
-      else refuse(ctx, outcome.reason, presented);
+      settleBearer(ctx, METHOD, outcome, presented, accept);
     }
 
     return {

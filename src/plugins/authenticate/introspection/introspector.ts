@@ -5,6 +5,7 @@ import {
   checkEndpointUrl,
   createEndpointAgent,
   EndpointError,
+  type TokenOutcome,
   TtlCache,
 } from '../../../auth/bearer.js';
 import {
@@ -24,9 +25,7 @@ export interface Introspected {
   readonly cnf: PresentedToken['cnf'];
 }
 
-export type Outcome =
-  | { readonly ok: true; readonly token: Introspected }
-  | { readonly ok: false; readonly reason: string; readonly unavailable?: boolean };
+export type Outcome = TokenOutcome<Introspected>;
 
 /** Refusals the negative cache remembers (an answer about the token, not a failure of the endpoint). */
 const NEGATIVE_REASONS = new Set([

@@ -2,10 +2,11 @@ import {
   type BearerResult,
   bearerFromHeader,
   bearerFromQuery,
-  invalidRequestChallenge,
-  invalidTokenChallenge,
   isJwtShaped,
   type PresentedBearer,
+  refuseBearer,
+  settleBearer,
+  setUpstreamHeader,
   sharedWithinPlan,
   takeQueryParameter,
   unsafeHeaderToken,
@@ -20,20 +21,8 @@ export { JwtVerifier } from './verifier.js';
 
 const METHOD = 'jwt';
 
-function setUpstreamHeader(ctx: RequestContext, name: string, value: string | null): void {
-  if (ctx.upstreamHeaders === undefined) ctx.upstreamHeaders = {};
-  ctx.upstreamHeaders[name] = value;
-}
-
 function refuse(ctx: RequestContext, reason: string, presented: PresentedBearer | undefined): void {
-  ctx.authFailure = {
-    method: METHOD,
-    reason,
-    challenge:
-      reason === 'multiple_tokens'
-        ? invalidRequestChallenge(presented?.scheme)
-        : invalidTokenChallenge(presented?.scheme),
-  };
+  refuseBearer(ctx, METHOD, reason, presented?.scheme);
 }
 
 export default definePlugin({
@@ -70,12 +59,7 @@ export default definePlugin({
     }
 
     function settle(ctx: RequestContext, outcome: Outcome, presented: PresentedBearer): void {
-      // Another authenticator may have decided while this one waited.
-      if (ctx.principal !== undefined || ctx.authFailure !== undefined) return;
-      if (outcome.ok) accept(ctx, outcome.token, presented);
-      else if (outcome.unavailable)
-        ctx.authFailure = { method: METHOD, reason: outcome.reason, unavailable: true };
-      else refuse(ctx, outcome.reason, presented);
+      settleBearer(ctx, METHOD, outcome, presented, accept);
     }
 
     return {

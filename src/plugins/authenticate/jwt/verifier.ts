@@ -1,7 +1,7 @@
 import { type CryptoKey, compactVerify, errors as joseErrors } from 'jose';
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
-import { checkEndpointUrl, createEndpointAgent, TtlCache } from '../../../auth/bearer.js';
+import { checkEndpointUrl, createEndpointAgent, type TokenOutcome, TtlCache } from '../../../auth/bearer.js';
 import {
   audienceMatches,
   type ClaimMapper,
@@ -27,9 +27,7 @@ export interface VerifiedToken {
   readonly key: KeyEntry;
 }
 
-export type Outcome =
-  | { readonly ok: true; readonly token: VerifiedToken }
-  | { readonly ok: false; readonly reason: string; readonly unavailable?: boolean };
+export type Outcome = TokenOutcome<VerifiedToken>;
 
 /** Refusals remembered briefly, so the same bad token does not cost a signature check each time. */
 const NEGATIVE_REASONS = new Set([
