@@ -137,6 +137,34 @@ describe('object- and function-level authorization on the demo API', () => {
     assert.equal(line.event, 'authorization.deny');
   });
 
+  it('a hidden object and a missing one answer alike, to GET and to HEAD', async () => {
+    const hidden = await get('/orders/43', 'alice');
+    const missing = await get('/orders/999', 'alice');
+    assert.equal(hidden.status, 404);
+    assert.equal(missing.status, 404);
+    const a = problemOf(hidden.headers.get('content-type'), await hidden.text());
+    const b = problemOf(missing.headers.get('content-type'), await missing.text());
+    assert.deepEqual({ ...a, requestId: '' }, { ...b, requestId: '' });
+    const head = (path: string) =>
+      fetch(`${gw.url}${path}`, { method: 'HEAD', headers: { authorization: auth.alice as string } });
+    const [h1, h2, own] = await Promise.all([head('/orders/43'), head('/orders/999'), head('/orders/42')]);
+    assert.equal(h1.status, 404);
+    assert.equal(h2.status, 404);
+    assert.equal(h1.headers.get('content-length'), h2.headers.get('content-length'));
+    assert.equal(own.status, 200);
+  });
+
+  it('HEAD on the list reports the filtered size, not everyone’s', async () => {
+    const list = await get('/orders', 'alice');
+    const size = String(Buffer.byteLength(await list.text()));
+    const head = await fetch(`${gw.url}/orders`, {
+      method: 'HEAD',
+      headers: { authorization: auth.alice as string },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), size);
+  });
+
   it('an admin reads every order', async () => {
     for (const id of ['42', '43']) assert.equal((await get(`/orders/${id}`, 'carol')).status, 200);
   });

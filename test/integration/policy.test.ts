@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { SignJWT } from 'jose';
 import { ConfigError } from '../../src/config/errors.js';
 import {
@@ -352,5 +353,85 @@ describe('policy errors at start-up', () => {
       plugins: { policy: { rules: [{ name: 'Bad Name', allow: 'true' }] } },
     };
     await assert.rejects(startGateway(config(upstream.url, [route])), ConfigError);
+  });
+});
+
+describe('policy: what the response side cannot be fooled by', () => {
+  let upstream: TestUpstream;
+  before(async () => {
+    // An upstream that gzips whatever it is asked: the gateway cannot read such a body.
+    upstream = await startUpstream((_req, res) => {
+      const body = gzipSync(JSON.stringify({ id: '43', ownerId: 'bob', secret: 'bob-data' }));
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        'content-length': body.length,
+      });
+      res.end(body);
+    });
+  });
+  after(async () => {
+    await upstream.close();
+  });
+
+  it('an unreadable answer is denied by the first enforced rule, even behind a monitored one', async () => {
+    const gw = await startGateway(
+      config(upstream.url, [
+        {
+          id: 'order',
+          path: '/orders/:id',
+          methods: ['GET'],
+          upstream: 'api',
+          plugins: {
+            policy: {
+              response: {
+                rules: [
+                  { name: 'trial-rule', allow: 'response.status == 200', mode: 'monitor' },
+                  {
+                    name: 'own-order',
+                    allow: 'response.body.ownerId == principal.subject',
+                    onDeny: 'not-found',
+                  },
+                ],
+              },
+            },
+          },
+        },
+      ]),
+    );
+    try {
+      const res = await fetch(`${gw.url}/orders/43`, {
+        headers: { authorization: `Bearer ${await token('alice')}` },
+      });
+      assert.equal(res.status, 404);
+      assert.doesNotMatch(await res.text(), /bob-data/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a policy with nothing to check, or only response rules on a write route, is refused at start-up', async () => {
+    for (const [policy, pattern] of [
+      [{}, /nothing to check/],
+      [
+        { response: { rules: [{ name: 'own', allow: 'true' }] } },
+        /no request rule: response rules run after the upstream/,
+      ],
+    ] as const) {
+      await assert.rejects(
+        startGateway(
+          config(upstream.url, [
+            {
+              id: 'w',
+              path: '/orders/:id',
+              methods: ['GET', 'DELETE'],
+              upstream: 'api',
+              plugins: { policy },
+            },
+          ]),
+        ),
+        (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+      );
+    }
   });
 });

@@ -69,6 +69,10 @@ describe('policy CEL compile', () => {
     assert.equal(unsafePattern('^(GET|HEAD)$'), undefined);
     assert.notEqual(unsafePattern('(\\w+\\s?)*$'), undefined);
     assert.notEqual(unsafePattern('^(a{1,3})*$'), undefined);
+    // Nested and alternation shapes, and polynomial ones (found in review: these used to pass).
+    for (const p of ['^((a)+)+$', '^(?:(a)*)*$', '^((ab)*)*$', '^(\\w|\\d)+$', '^\\w*\\w*!'])
+      assert.notEqual(unsafePattern(p), undefined, p);
+    assert.equal(unsafePattern('^ord-[0-9]+$'), undefined);
   });
 
   it('refuses expressions over the size limits', () => {
@@ -104,9 +108,10 @@ describe('policy CEL evaluation', () => {
       'principal.scopes.exists(s, s.startsWith("orders:")) && principal.roles.all(r, r.matches("^[a-z]+$")) && has(request.query.page) && request.query.page == "2" && request.headers["x-trace"] == "t1" && request.time.getHours("UTC") >= 9 && route.id == "orders"',
     );
     const at10 = new Date('2024-05-01T10:00:00Z');
-    assert.equal(
+    assert.equal(e(activation({}, { query: 'page=2', headers: { 'X-Trace': 't1' }, time: at10 })), true);
+    // A repeated name is ambiguous (parameter pollution): reading the query fails, the rule denies.
+    assert.throws(() =>
       e(activation({}, { query: 'page=2&page=3', headers: { 'X-Trace': 't1' }, time: at10 })),
-      true,
     );
     assert.equal(e(activation({}, { query: 'page=3', headers: { 'x-trace': 't1' }, time: at10 })), false);
   });

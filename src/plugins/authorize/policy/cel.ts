@@ -114,8 +114,13 @@ export class RequestView {
       const out = nullMap();
       const raw = this.#facts.query;
       if (raw !== '') {
-        // First value of each name; URLSearchParams is linear and the guard bounds the URL.
-        for (const [k, v] of new URLSearchParams(raw)) if (!(k in out)) out[k] = v;
+        // A repeated name is ambiguous (upstreams read the first, the last or all): reading the
+        // query then fails, and a rule that does so denies (HTTP parameter pollution).
+        for (const [k, v] of new URLSearchParams(raw)) {
+          if (k in out)
+            throw Object.assign(new Error('repeated query parameter'), { name: 'AmbiguousQuery' });
+          out[k] = v;
+        }
       }
       this.#query = out;
     }
@@ -129,7 +134,8 @@ export class RequestView {
         const v = src[name];
         if (v === undefined) continue;
         const lower = name.toLowerCase();
-        if (CREDENTIAL_HEADER.test(lower)) continue;
+        // Client-sent copies of the gateway's identity headers are not the caller: use principal.
+        if (CREDENTIAL_HEADER.test(lower) || lower.replaceAll('_', '-').startsWith('x-portcullis-')) continue;
         out[lower] = Array.isArray(v) ? v.join(', ') : v;
       }
       this.#headers = out;
@@ -279,8 +285,32 @@ export function unsafePattern(pattern: string): string | undefined {
     return 'is not a valid regular expression';
   }
   if (/\\[1-9]|\\k</.test(pattern)) return 'uses a back-reference';
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,?\d*\})/.test(pattern))
-    return 'has a quantified group that contains a quantifier (catastrophic backtracking)';
+  // cel-js runs matches() on a backtracking engine, so only shapes that cannot blow up pass: no
+  // quantifier on a group at all, and at most one unbounded quantifier in the whole pattern.
+  let unbounded = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      continue;
+    }
+    const next = pattern[i + 1];
+    if (c === ')' && (next === '*' || next === '+' || next === '?' || next === '{'))
+      return 'puts a quantifier on a group (catastrophic backtracking); quantify single characters or classes only';
+    if (c === '*' || c === '+') unbounded++;
+    else if (c === '{' && /^\{\d+,\}/.test(pattern.slice(i))) unbounded++;
+  }
+  if (unbounded > 1)
+    return 'has more than one unbounded quantifier (polynomial backtracking); use startsWith/endsWith/contains or split the rule';
   return undefined;
 }
 

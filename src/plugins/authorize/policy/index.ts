@@ -180,13 +180,26 @@ export default definePlugin({
     const itemsPath = config.response.filter.items === '' ? [] : config.response.filter.items.split('.');
     const checksResponse = responseRules.length > 0 || keep !== undefined;
     // A body that cannot be read (not JSON, encoded) is denied like the first response rule would.
-    const unreadable: CompiledRule = responseRules[0] ?? {
-      name: 'response-filter',
-      deniedBy: 'policy:response-filter',
-      code: 'FORBIDDEN',
-      monitor: pluginMonitor,
+    // A body that cannot be read (not JSON, encoded, no list) is denied like the first ENFORCED
+    // response rule would; it only monitors when every response check only monitors.
+    const enforced = responseRules.find((r) => !r.monitor);
+    const allMonitor = enforced === undefined && (keep === undefined || pluginMonitor);
+    const unreadable: CompiledRule = {
+      name: enforced?.name ?? 'response-filter',
+      deniedBy: enforced?.deniedBy ?? 'policy:response-filter',
+      code: enforced?.code ?? (responseRules.some((r) => r.code === 'NOT_FOUND') ? 'NOT_FOUND' : 'FORBIDDEN'),
+      monitor: allMonitor,
       allow: (() => false) as CompiledExpression,
     };
+    // Some rule hides existence: a missing object must look exactly like a hidden one.
+    const hidesExistence = responseRules.some((r) => r.code === 'NOT_FOUND' && !r.monitor);
+    if (rules.length === 0 && !checksResponse)
+      throw new Error('nothing to check: set rules, response.rules or response.filter (or drop the policy)');
+    const writes = (route?.methods ?? []).filter((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
+    if (writes.length > 0 && rules.length === 0)
+      throw new Error(
+        `the route serves ${writes.join(', ')} but has no request rule: response rules run after the upstream has acted, so they cannot protect a write`,
+      );
     const audit = createAudit(deps.logger, { allowSampleRate: config.auditAllowSampleRate });
     const lookups = createLookups(config.lookups, deps.logger);
     const routeView = new RouteView(route?.id ?? '', route?.path ?? '');
@@ -238,6 +251,11 @@ export default definePlugin({
 
     /** The held upstream answer: response rules, then list filtering. */
     function checkResponse(ctx: RequestContext, head: ResponseHead, body: Buffer): Buffer {
+      if (head.status === 404 && hidesExistence) {
+        // The upstream's own 404 would differ from the hidden object's: answer both the same way.
+        ctx.deniedBy = 'policy:not-found';
+        throw new GatewayError('NOT_FOUND');
+      }
       if (head.status < 200 || head.status > 299) return body;
       const encoding = head.headers['content-encoding'];
       const type = String(head.headers['content-type'] ?? '').toLowerCase();
@@ -273,6 +291,13 @@ export default definePlugin({
       if (pluginMonitor) {
         if (ctx.monitored === undefined) ctx.monitored = [];
         ctx.monitored.push({ plugin: 'policy', code: 'FORBIDDEN' });
+        audit(ctx, {
+          plugin: 'policy',
+          rule: 'response-filter',
+          effect: 'deny',
+          monitor: true,
+          reason: `${list.length - kept.length} of ${list.length} items would be removed`,
+        });
         return body;
       }
       audit(ctx, {

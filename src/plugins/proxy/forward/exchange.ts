@@ -63,7 +63,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const res = ctx.res;
     ctx.upstreamStatus = status;
     // A HEAD answer, a 204 or a 304 has no body: its Content-Length describes the representation.
-    const hasBody = ctx.method !== 'HEAD' && status !== 204 && status !== 304;
+    // A HEAD for a route whose answers are checked went upstream as a GET: its body is checked too.
+    const checked = ctx.responseBodyCheck !== undefined;
+    const hasBody = (ctx.method !== 'HEAD' || checked) && status !== 204 && status !== 304;
     const announced = headers['content-length'];
     if (hasBody && typeof announced === 'string' && Number(announced) > this.#settings.maxResponseBytes) {
       controller.abort(new GatewayError('UPSTREAM_RESPONSE_TOO_LARGE'));
@@ -92,7 +94,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(new ClientGone());
       return;
     }
-    if (hasBody && ctx.responseBodyCheck !== undefined) {
+    if (hasBody && checked) {
       // A stage must see the whole body first: nothing goes to the client until it has.
       this.#held = head;
       return;
@@ -155,7 +157,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     delete head.headers['transfer-encoding'];
+    if (out !== body) {
+      // Validators of the upstream's body do not describe a rewritten one.
+      delete head.headers.etag;
+      delete head.headers['content-md5'];
+      delete head.headers.digest;
+      delete head.headers['content-digest'];
+      delete head.headers['last-modified'];
+    }
     head.headers['content-length'] = out.length;
+    if (ctx.method === 'HEAD') {
+      ctx.res.writeHead(head.status, head.headers);
+      ctx.res.end();
+      return;
+    }
     ctx.bytesOut = out.length;
     ctx.res.writeHead(head.status, head.headers);
     ctx.res.end(out);

@@ -110,7 +110,15 @@ export default definePlugin({
         if (body !== null && ctx.expectContinue && ctx.body === undefined) res.writeContinue();
         ctx.upstreamStartedAt = performance.now();
         pool.dispatch(
-          { method: ctx.method as 'GET', path: upstreamPath(ctx), headers, body },
+          {
+            // A HEAD whose answer must be checked asks for the body (the client still gets none).
+            method: (ctx.method === 'HEAD' && ctx.responseBodyCheck !== undefined
+              ? 'GET'
+              : ctx.method) as 'GET',
+            path: upstreamPath(ctx),
+            headers,
+            body,
+          },
           new Exchange(ctx, exchangeSettings),
         );
       },
