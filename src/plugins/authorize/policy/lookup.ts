@@ -67,15 +67,36 @@ export function createLookups(
     path: s.field.split('.'),
   }));
 
-  async function fetchValue(
+  /** Concurrent requests for the same object share one call. */
+  const inflight = new Map<string, Promise<unknown>>();
+
+  function fetchValue(
     name: string,
     url: string,
     s: Settings,
     path: string[],
     reqId: string,
   ): Promise<unknown> {
-    const hit = cache.get(url);
-    if (hit !== undefined && hit.until > Date.now()) return hit.value;
+    // Two lookups may ask one URL for different fields: the key names both.
+    const key = `${s.field}\n${url}`;
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.value);
+    let pending = inflight.get(key);
+    if (pending === undefined) {
+      pending = callOnce(name, url, key, s, path, reqId).finally(() => inflight.delete(key));
+      inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  async function callOnce(
+    name: string,
+    url: string,
+    key: string,
+    s: Settings,
+    path: string[],
+    reqId: string,
+  ): Promise<unknown> {
     try {
       const res = await request(url, {
         method: 'GET',
@@ -86,18 +107,27 @@ export function createLookups(
       });
       if (res.statusCode === 404) {
         await res.body.dump();
-        remember(url, null, Math.min(s.cacheSeconds, 5));
+        remember(key, null, Math.min(s.cacheSeconds, 5));
         return null;
       }
       if (res.statusCode !== 200) {
         await res.body.dump();
         throw new Error(`status ${res.statusCode}`);
       }
-      const text = await res.body.text();
-      if (text.length > MAX_BYTES) throw new Error('answer too large');
-      let value: unknown = JSON.parse(text);
+      // Counted while reading: a huge (or endless) answer is cut at the limit, never buffered whole.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_BYTES) {
+          res.body.destroy();
+          throw Object.assign(new Error('answer too large'), { name: 'TooLarge' });
+        }
+        chunks.push(chunk);
+      }
+      let value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       for (const key of path) value = (value as Record<string, unknown> | null)?.[key] ?? null;
-      remember(url, value, s.cacheSeconds);
+      remember(key, value, s.cacheSeconds);
       return value;
     } catch (err) {
       logger.warn(
@@ -108,10 +138,10 @@ export function createLookups(
     }
   }
 
-  function remember(url: string, value: unknown, seconds: number): void {
+  function remember(key: string, value: unknown, seconds: number): void {
     if (seconds <= 0) return;
     if (cache.size >= MAX_CACHED) cache.clear();
-    cache.set(url, { value, until: Date.now() + seconds * 1000 });
+    cache.set(key, { value, until: Date.now() + seconds * 1000 });
   }
 
   return async function lookup(params, reqId) {
