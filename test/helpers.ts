@@ -7,6 +7,7 @@ import {
 } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { Writable } from 'node:stream';
+import { SignJWT } from 'jose';
 import { loadConfigObject } from '../src/config/load.js';
 import type { Registry } from '../src/core/registry.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -210,4 +211,27 @@ export async function waitForLog(
     if (Date.now() > deadline) throw new Error('no matching log line');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The tests' identity provider: HS256 tokens from https://idp.test for audience "api". */
+export const TEST_IDP = {
+  issuer: 'https://idp.test',
+  audience: ['api'],
+  secret: 's'.repeat(32),
+  algorithms: ['HS256'],
+} as const;
+
+/** A token of the test identity provider for `sub` (valid five minutes), signed with `key`. */
+export function testToken(
+  sub: string,
+  claims: Record<string, unknown> = {},
+  key: string = TEST_IDP.secret,
+): Promise<string> {
+  return new SignJWT({ sub, ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(TEST_IDP.issuer)
+    .setAudience(TEST_IDP.audience[0])
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(key));
 }

@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT } from 'jose';
 import { ConfigError } from '../../src/config/errors.js';
-import { baseConfig, startGateway, startUpstream, type TestUpstream } from '../helpers.js';
+import {
+  baseConfig,
+  startGateway,
+  startUpstream,
+  TEST_IDP,
+  type TestUpstream,
+  testToken,
+} from '../helpers.js';
 
-const secret = 's'.repeat(32);
+const secret = TEST_IDP.secret;
 const jwt = {
   issuers: [{ issuer: 'https://idp.test', audience: ['api'], secret, algorithms: ['HS256'] }],
 };
 
-function token(sub: string): Promise<string> {
-  return new SignJWT({ sub })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://idp.test')
-    .setAudience('api')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(secret));
-}
+const token = (sub: string) => testToken(sub);
 
 describe('authorization: deny by default', () => {
   let upstream: TestUpstream;

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT } from 'jose';
 import { startDemoApi } from '../../examples/demo-api/server.js';
-import { problemOf, startGateway, type TestGateway, waitForLog } from '../helpers.js';
+import { problemOf, startGateway, TEST_IDP, type TestGateway, testToken, waitForLog } from '../helpers.js';
 
-const secret = 's'.repeat(32);
+const secret = TEST_IDP.secret;
 
-function token(sub: string, roles: string[]): Promise<string> {
-  return new SignJWT({ sub, roles })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://idp.test')
-    .setAudience('api')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(secret));
-}
+const token = (sub: string, roles: string[]) => testToken(sub, { roles });
 
 const ownerOrAdmin = "response.body.ownerId == principal.subject || 'admin' in principal.roles";
 

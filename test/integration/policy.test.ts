@@ -1,34 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { SignJWT } from 'jose';
 import { ConfigError } from '../../src/config/errors.js';
 import {
   baseConfig,
   problemOf,
   startGateway,
   startUpstream,
+  TEST_IDP,
   type TestGateway,
   type TestUpstream,
+  testToken,
   waitForLog,
 } from '../helpers.js';
 
-const secret = 's'.repeat(32);
+const secret = TEST_IDP.secret;
 const jwt = {
   issuers: [
     { issuer: 'https://idp.test', audience: ['api'], secret, algorithms: ['HS256'], tenantClaim: 'tid' },
   ],
 };
 
-function token(sub: string, claims: Record<string, unknown> = {}, key = secret): Promise<string> {
-  return new SignJWT({ sub, ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://idp.test')
-    .setAudience('api')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(key));
-}
+const token = testToken;
 
 const routes = [
   {

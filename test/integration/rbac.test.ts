@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT } from 'jose';
 import { ConfigError } from '../../src/config/errors.js';
 import {
   baseConfig,
   problemOf,
   startGateway,
   startUpstream,
+  TEST_IDP,
   type TestGateway,
   type TestUpstream,
+  testToken,
   waitForLog,
 } from '../helpers.js';
 
-const secret = 's'.repeat(32);
+const secret = TEST_IDP.secret;
 const jwt = {
   issuers: [{ issuer: 'https://idp.test', audience: ['api'], secret, algorithms: ['HS256'] }],
 };
@@ -24,19 +25,8 @@ const roles = {
   admin: { permissions: ['users:*'], inherits: ['member'] },
 };
 
-function token(
-  sub: string,
-  claims: { roles?: unknown; scope?: unknown } = {},
-  key = secret,
-): Promise<string> {
-  return new SignJWT({ sub, ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://idp.test')
-    .setAudience('api')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(key));
-}
+const token = (sub: string, claims: { roles?: unknown; scope?: unknown } = {}, key = secret) =>
+  testToken(sub, claims, key);
 
 const routes: Record<string, unknown>[] = [
   {
