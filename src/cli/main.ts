@@ -59,6 +59,33 @@ program
   });
 
 program
+  .command('routes')
+  .description('list every operation each route serves, with its version, authentication, limits and stages')
+  .option('-c, --config <file>', 'config file (default: ./portcullis.yaml)')
+  .option('--json', 'print JSON (the inventory the admin API serves)')
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    const { routesCommand } = await import('./routes.js');
+    await routesCommand(opts.config ?? defaultConfig(), opts.json === true);
+  });
+
+program
+  .command('init')
+  .description('write a starting portcullis.yaml from an OpenAPI description')
+  .requiredOption('--from-openapi <spec>', 'OpenAPI 3.0/3.1 or Swagger 2.0 description (JSON or YAML)')
+  .requiredOption('--upstream <url>', 'base URL of the API the gateway stands in front of')
+  .option('-o, --out <file>', 'where to write the config', 'portcullis.yaml')
+  .option('--force', 'overwrite an existing file')
+  .action(async (opts: { fromOpenapi: string; upstream: string; out: string; force?: boolean }) => {
+    const { initCommand } = await import('./init.js');
+    await initCommand({
+      spec: opts.fromOpenapi,
+      upstream: opts.upstream,
+      out: opts.out,
+      force: opts.force === true,
+    });
+  });
+
+program
   .command('certs')
   .description('certificate helpers')
   .command('dev')

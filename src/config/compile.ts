@@ -5,6 +5,7 @@ import { GLOBAL_PHASES, phaseIndex } from '../core/phases.js';
 import type { Chain, CompiledRoute, Plan, RequestStage, StageInfo } from '../core/plan.js';
 import type {
   ConnectionHook,
+  InventoryOperation,
   LogHook,
   PluginDefinition,
   PluginDeps,
@@ -80,13 +81,16 @@ function toChain(created: readonly Created[]): Chain {
   const log: LogHook[] = [];
   const stages: StageInfo[] = [];
   const challenges: string[] = [];
+  const operations: InventoryOperation[] = [];
   for (const { def, handlers, mode } of created) {
     if (handlers.challenge !== undefined) challenges.push(handlers.challenge);
+    if (handlers.inventory !== undefined) operations.push(...handlers.inventory);
     stages.push({
       plugin: def.name,
       phase: def.phase,
       priority: def.priority,
       mode: def.enforcing ? mode : undefined,
+      ...(handlers.summary === undefined ? {} : { summary: handlers.summary }),
     });
     const stage = { plugin: def.name, monitor: mode === 'monitor', run: handlers.onRequest } as RequestStage;
     if (def.phase === 'proxy') proxy = stage;
@@ -94,7 +98,7 @@ function toChain(created: readonly Created[]): Chain {
     else if (def.phase === 'log') log.push(handlers.onLog as LogHook);
     else request.push(stage);
   }
-  return { request, proxy, respond, log, stages, challenges };
+  return { request, proxy, respond, log, stages, challenges, operations };
 }
 
 export interface CompileOptions {
@@ -185,7 +189,15 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
     methods: r.methods,
     upstream: r.upstream,
     stripPrefix: r.stripPrefix,
-    chain: { request: [], proxy: undefined, respond: [], log: [], stages: [], challenges: [] },
+    chain: {
+      request: [],
+      proxy: undefined,
+      respond: [],
+      log: [],
+      stages: [],
+      challenges: [],
+      operations: [],
+    },
   }));
   const stores = openStores(config.stores, logger);
   const deps: PluginDeps = {

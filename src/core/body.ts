@@ -5,10 +5,21 @@ import { GatewayError } from './errors.js';
  * Reads the whole request body once, held to `ctx.bodyLimit` (on Content-Length before reading,
  * and on the stream for chunked bodies), and keeps it on `ctx.body`: the proxy then forwards that
  * buffer instead of the stream. Stages that must see the body (signature digests, the contract,
- * attack detection) call this; everyone else streams.
+ * attack detection) call this; everyone else streams. `inspect` sees each chunk as it arrives and
+ * may throw to refuse the body before the rest is read (the JSON scanner's limits).
  */
-export function readBody(ctx: RequestContext): Promise<Buffer> {
-  if (ctx.body !== undefined) return Promise.resolve(ctx.body);
+export function readBody(ctx: RequestContext, inspect?: (chunk: Buffer) => void): Promise<Buffer> {
+  if (ctx.body !== undefined) {
+    // An earlier stage read it already: the inspector sees it whole.
+    if (inspect !== undefined && ctx.body.length > 0) {
+      try {
+        inspect(ctx.body);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return Promise.resolve(ctx.body);
+  }
   const req = ctx.req;
   const declared = req.headers['content-length'];
   if (declared === '0' || (declared === undefined && req.headers['transfer-encoding'] === undefined)) {
@@ -31,6 +42,17 @@ export function readBody(ctx: RequestContext): Promise<Buffer> {
         req.resume();
         reject(new GatewayError('BODY_TOO_LARGE'));
         return;
+      }
+      if (inspect !== undefined) {
+        try {
+          inspect(chunk);
+        } catch (err) {
+          // The inspector refused what it has seen so far (hostile JSON): stop reading here.
+          cleanup();
+          req.resume();
+          reject(err);
+          return;
+        }
       }
       chunks.push(chunk);
     };

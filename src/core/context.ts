@@ -41,6 +41,26 @@ export interface ClientCertificate {
   readonly error: string | undefined;
 }
 
+export type ResponseBodyCheck = (ctx: RequestContext, head: ResponseHead, body: Buffer) => Buffer;
+
+/** A request body parsed once by the stage that validated it. */
+export interface ParsedBody {
+  /** Lower-case media type without parameters ("application/json"). */
+  readonly mediaType: string;
+  readonly value: unknown;
+}
+
+/**
+ * Adds a check of the upstream's whole answer. Several stages may ask: the one added last (the
+ * later stage, nearer the upstream) sees the upstream's body first and hands its result on, like
+ * layers of an onion.
+ */
+export function addResponseBodyCheck(ctx: RequestContext, check: ResponseBodyCheck): void {
+  const outer = ctx.responseBodyCheck;
+  ctx.responseBodyCheck =
+    outer === undefined ? check : (c, head, body) => outer(c, head, check(c, head, body));
+}
+
 /** A decision a stage in monitor mode would have taken, logged instead of enforced. */
 export interface MonitoredDecision {
   readonly plugin: string;
@@ -87,7 +107,15 @@ export class RequestContext {
    * complete, for answers that have a body. Return the body to send (the same or a rewritten one;
    * Content-Length is set from it) or throw a GatewayError to answer with that problem instead.
    */
-  responseBodyCheck: ((ctx: RequestContext, head: ResponseHead, body: Buffer) => Buffer) | undefined;
+  responseBodyCheck: ResponseBodyCheck | undefined;
+  /**
+   * Set by a stage that judges the upstream's status line and headers (the response contract):
+   * called when the upstream's head arrives, before the respond hooks; throw a GatewayError to
+   * answer with that problem instead (the upstream body is then never read).
+   */
+  responseHeadCheck: ((ctx: RequestContext, head: ResponseHead) => void) | undefined;
+  /** The request body as a stage parsed it (the contract: JSON or form), for later stages. */
+  parsedBody: ParsedBody | undefined;
   /** The authorization rule that refused the request ("policy:own-orders"), for the access log. */
   deniedBy: string | undefined;
   /** Set by the auth-lockout stage for the authentication gate. */
@@ -176,6 +204,8 @@ export class RequestContext {
     this.authAttempts = undefined;
     this.deniedBy = undefined;
     this.responseBodyCheck = undefined;
+    this.responseHeadCheck = undefined;
+    this.parsedBody = undefined;
     this.upstreamHeaders = undefined;
     this.body = undefined;
     this.upstreamStartedAt = 0;

@@ -148,6 +148,48 @@ export const ERRORS = {
       'The path matches a route, but not with this method. The Allow header lists the methods that are declared.',
     fix: 'Use one of the methods in the Allow header, or add the method to the route.',
   },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Unsupported media type',
+    meaning:
+      "The request body's Content-Type is not one the operation declares in its OpenAPI requestBody (or the operation takes no body and one was sent with a type).",
+    fix: 'Send the body with one of the media types the API description lists for this operation.',
+  },
+  REQUEST_INVALID: {
+    status: 400,
+    title: 'Request does not match the API contract',
+    meaning:
+      'Parameters or body break the OpenAPI description of the operation: a wrong type, a missing required value, an undeclared query parameter or body property (strict mode, mass assignment), a read-only property sent, a value over a length limit. The "errors" member lists each violation as a JSON pointer ("/query/limit", "/body/items/0/price") and a reason; values are never echoed.',
+    fix: 'Correct the request as each listed violation says; the API description is the reference.',
+  },
+  JSON_INVALID: {
+    status: 400,
+    title: 'Malformed JSON body',
+    meaning:
+      'The body is not strict JSON (RFC 8259): a syntax error, invalid UTF-8, a byte order mark, a lone surrogate escape, or a key repeated in one object (which parsers read differently).',
+    fix: 'Send one well-formed JSON document in UTF-8, each key once per object.',
+  },
+  JSON_UNSAFE_KEY: {
+    status: 400,
+    title: 'Forbidden JSON key',
+    meaning:
+      'The body has a "__proto__", "constructor" or "prototype" key (in any escaped spelling): the shape of prototype pollution attacks.',
+    fix: 'Rename the key; no API needs these names.',
+  },
+  JSON_TOO_COMPLEX: {
+    status: 413,
+    title: 'JSON body too complex',
+    meaning:
+      'The body passed a structural limit while it was streamed, before it was parsed: nesting depth, members of one object, members in total, items of one array, or bytes of one string.',
+    fix: 'Send a flatter or smaller document, or raise the contract plugin\'s "json" limits for the route.',
+  },
+  RESPONSE_CONTRACT: {
+    status: 502,
+    title: 'Upstream answer broke the API contract',
+    meaning:
+      'The upstream answered with a status the OpenAPI description does not declare for the operation, or (response validation in enforce mode) with a body that does not match the declared schema. The answer is withheld; the gateway log says which.',
+    fix: "Fix the upstream or the API description; or set the contract plugin's response.undeclaredStatus to pass / response.validate to monitor while you do.",
+  },
   UPGRADE_NOT_SUPPORTED: {
     status: 501,
     title: 'Protocol upgrade not supported',
@@ -193,7 +235,7 @@ export const ERRORS = {
     status: 502,
     title: 'Upstream error',
     meaning:
-      'The upstream answered with a 5xx; its body is replaced by this problem so no internal detail leaks (the status is kept). See response-hygiene.maskUpstreamErrors.',
+      'The upstream answered with a 5xx, or (contract plugin) with a stack trace, a framework debug page or a database error message at any status; its body is replaced by this problem so no internal detail leaks (the status is kept). See response-hygiene.maskUpstreamErrors and contract.response.hideLeaks.',
     fix: "Look at the upstream's own logs, using the request id.",
   },
   INTERNAL_ERROR: {
@@ -215,6 +257,16 @@ export interface GatewayErrorOptions {
   /** Status override for codes that keep an upstream status (UPSTREAM_ERROR). */
   readonly status?: number;
   readonly cause?: unknown;
+  /** Each violation of a contract (REQUEST_INVALID): sent as the problem's "errors" member. */
+  readonly violations?: readonly Violation[];
+}
+
+/** One broken rule, as RFC 9457's example "errors" member has it: a JSON pointer and a reason. */
+export interface Violation {
+  /** Where: "/query/limit", "/body/items/0/price", "/header/x-trace". */
+  readonly pointer: string;
+  /** Why, in words that never repeat the value. */
+  readonly detail: string;
 }
 
 /** A typed error that ends a request with a problem+json answer. */
@@ -223,6 +275,7 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly detail: string | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly violations: readonly Violation[] | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERRORS[code].title, options.cause === undefined ? undefined : { cause: options.cause });
@@ -231,5 +284,6 @@ export class GatewayError extends Error {
     this.status = options.status ?? ERRORS[code].status;
     this.detail = options.detail;
     this.headers = options.headers;
+    this.violations = options.violations;
   }
 }

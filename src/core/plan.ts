@@ -1,6 +1,13 @@
 import type { TrustedProxies } from '../server/trust.js';
 import type { Phase } from './phases.js';
-import type { ConnectionHook, LogHook, RequestHandler, ResponseHook, RouteInfo } from './plugin.js';
+import type {
+  ConnectionHook,
+  InventoryOperation,
+  LogHook,
+  RequestHandler,
+  ResponseHook,
+  RouteInfo,
+} from './plugin.js';
 
 /** One resolved stage of a chain, as `portcullis check` prints it. */
 export interface StageInfo {
@@ -8,6 +15,8 @@ export interface StageInfo {
   readonly phase: Phase;
   readonly priority: number;
   readonly mode: 'enforce' | 'monitor' | undefined;
+  /** What the stage enforces, in a few words (never a secret). */
+  readonly summary?: string;
 }
 
 export interface RequestStage {
@@ -25,6 +34,8 @@ export interface Chain {
   readonly stages: readonly StageInfo[];
   /** WWW-Authenticate challenges of the route's authenticators, in chain order. */
   readonly challenges: readonly string[];
+  /** API operations the route serves, as its stages describe them (the contract). */
+  readonly operations: readonly InventoryOperation[];
 }
 
 export interface CompiledRoute extends RouteInfo {

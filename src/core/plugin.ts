@@ -32,8 +32,25 @@ export interface StageHandlers {
    * authenticator unless it allows anonymous access): a message makes the config invalid.
    */
   readonly checkChain?: (chain: Chain) => string | undefined;
+  /** The API operations this stage knows the route serves (the contract), for `portcullis routes`. */
+  readonly inventory?: readonly InventoryOperation[];
+  /** A short description of what the stage enforces ("body ≤ 1 MiB"), never a secret: for `portcullis routes`. */
+  readonly summary?: string;
   /** Release pools, timers, stores. Called when the plan that holds the stage is retired. */
   readonly close?: () => void | Promise<void>;
+}
+
+/** One operation of an API description as a route serves it. */
+export interface InventoryOperation {
+  readonly id: string;
+  readonly method: string;
+  /** Gateway path template ("/api/pets/{petId}"). */
+  readonly path: string;
+  /** The description's info.version. */
+  readonly version: string;
+  readonly deprecated: boolean;
+  /** Security scheme names the description requires (any one of the alternatives); [] when open. */
+  readonly security: readonly string[];
 }
 
 /** enforce: reject what the plugin forbids; monitor: decide, log and count, let the request pass. */

@@ -1,4 +1,4 @@
-import { ERRORS, type ErrorCode, type GatewayError } from './errors.js';
+import { ERRORS, type ErrorCode, type GatewayError, type Violation } from './errors.js';
 
 /** Default base of the problem `type` URI; a URN so it never points at a page that does not exist. */
 export const DEFAULT_TYPE_BASE = 'urn:portcullis:error:';
@@ -23,6 +23,7 @@ export interface ProblemBody {
   detail?: string;
   instance?: string;
   requestId: string;
+  errors?: readonly Violation[];
 }
 
 /** RFC 9457 body: type, title, status, code and the request id — never a stack or a library message. */
@@ -35,6 +36,7 @@ export function problemBody(err: GatewayError, requestId: string, typeBase = DEF
     requestId,
   };
   if (err.detail !== undefined) body.detail = err.detail;
+  if (err.violations !== undefined) body.errors = err.violations;
   return body;
 }
 

@@ -19,6 +19,7 @@ import forward from './proxy/forward/index.js';
 import responseHygiene from './respond/response-hygiene/index.js';
 import securityHeaders from './respond/security-headers/index.js';
 import router from './route/router/index.js';
+import contract from './validate/contract/index.js';
 
 /** The registry with every built-in plugin. Later stages register here, one line each. */
 export function createDefaultRegistry(): Registry {
@@ -42,5 +43,6 @@ export function createDefaultRegistry(): Registry {
     .register(tokenBinding)
     .register(authorization)
     .register(policy)
-    .register(rbac);
+    .register(rbac)
+    .register(contract);
 }

@@ -134,6 +134,7 @@ export default definePlugin({
 
     return {
       challenge: undefined,
+      summary: config.anonymous ? 'anonymous allowed' : 'credential required',
       checkChain(chain: Chain): string | undefined {
         challengeHeader = chain.challenges
           .filter((c) => c !== '')

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { RequestContext, ResponseHead } from '../../../core/context.js';
+import { addResponseBodyCheck, type RequestContext, type ResponseHead } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import { createAudit } from '../../../observability/audit.js';
@@ -314,7 +314,7 @@ export default definePlugin({
 
     return {
       onRequest: function evaluatePolicies(ctx: RequestContext): void | Promise<void> {
-        if (checksResponse) ctx.responseBodyCheck = checkResponse;
+        if (checksResponse) addResponseBodyCheck(ctx, checkResponse);
         if (rules.length === 0) return;
         if (lookups !== undefined) return lookups(ctx.params, ctx.id).then((found) => evaluate(ctx, found));
         evaluate(ctx, NO_LOOKUP);

@@ -38,6 +38,7 @@ export default definePlugin({
     const maxBody = config.maxBodyBytes;
     const enforce = config.mode === 'enforce';
     return {
+      summary: `body ≤ ${maxBody} bytes, ≤ ${config.maxHeaders} headers`,
       onRequest: function guardRequest(ctx: RequestContext): void {
         const req = ctx.req;
         if (req.rawHeaders.length > maxRaw) throw new GatewayError('HEADERS_TOO_LARGE');

@@ -78,6 +78,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
       replaceWith: undefined,
     };
     try {
+      ctx.responseHeadCheck?.(ctx, head);
+    } catch (err) {
+      // The contract refuses this answer (an undeclared status): its body is never read.
+      this.#done = true;
+      sendError(ctx, err, this.#settings.logger);
+      controller.abort(new ClientGone());
+      return;
+    }
+    try {
       runResponseHooks(ctx, head);
     } catch (err) {
       // A respond stage that crashes is a gateway bug: fail closed with INTERNAL_ERROR, never the body.
