@@ -104,6 +104,12 @@ export async function checkCommand(file: string, out: NodeJS.WritableStream = pr
       lines.push(`route ${route.id}: ${route.methods.join(',')} ${host}${path} → ${route.upstream}`);
       for (const s of route.chain.stages) lines.push(stageLine(s));
     }
+    const caveats = [...new Set(plan.routes.flatMap((r) => r.chain.warnings))];
+    if (caveats.length > 0) {
+      lines.push('');
+      lines.push('notes (read with a caveat or not enforced):');
+      for (const c of caveats) lines.push(`  - ${c}`);
+    }
     const warnings = plan.routes.flatMap((route, i) =>
       bflaWarnings(route, config.plugins as Settings, (config.routes[i]?.plugins ?? {}) as Settings),
     );

@@ -82,9 +82,11 @@ function toChain(created: readonly Created[]): Chain {
   const stages: StageInfo[] = [];
   const challenges: string[] = [];
   const operations: InventoryOperation[] = [];
+  const warnings: string[] = [];
   for (const { def, handlers, mode } of created) {
     if (handlers.challenge !== undefined) challenges.push(handlers.challenge);
     if (handlers.inventory !== undefined) operations.push(...handlers.inventory);
+    if (handlers.warnings !== undefined) warnings.push(...handlers.warnings);
     stages.push({
       plugin: def.name,
       phase: def.phase,
@@ -98,7 +100,7 @@ function toChain(created: readonly Created[]): Chain {
     else if (def.phase === 'log') log.push(handlers.onLog as LogHook);
     else request.push(stage);
   }
-  return { request, proxy, respond, log, stages, challenges, operations };
+  return { request, proxy, respond, log, stages, challenges, operations, warnings };
 }
 
 export interface CompileOptions {
@@ -197,6 +199,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       stages: [],
       challenges: [],
       operations: [],
+      warnings: [],
     },
   }));
   const stores = openStores(config.stores, logger);

@@ -36,6 +36,8 @@ export interface Chain {
   readonly challenges: readonly string[];
   /** API operations the route serves, as its stages describe them (the contract). */
   readonly operations: readonly InventoryOperation[];
+  /** Caveats the route's stages reported at start-up. */
+  readonly warnings: readonly string[];
 }
 
 export interface CompiledRoute extends RouteInfo {

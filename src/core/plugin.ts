@@ -34,6 +34,8 @@ export interface StageHandlers {
   readonly checkChain?: (chain: Chain) => string | undefined;
   /** The API operations this stage knows the route serves (the contract), for `portcullis routes`. */
   readonly inventory?: readonly InventoryOperation[];
+  /** What the stage reads with a caveat or does not enforce (OpenAPI features): `portcullis check` prints them. */
+  readonly warnings?: readonly string[];
   /** A short description of what the stage enforces ("body ≤ 1 MiB"), never a secret: for `portcullis routes`. */
   readonly summary?: string;
   /** Release pools, timers, stores. Called when the plan that holds the stage is retired. */

@@ -21,7 +21,9 @@ function read(params: ParamSpec[], query: string, headers = {}, path = {}, stric
   const violations: Violation[] = [];
   const q = parseQuery(query);
   assert.ok(q);
-  const values = readParams(params, path, q, headers, strict, violations);
+  const raw = readParams(params, path, q, headers, strict, violations);
+  // Null-prototype objects (no prototype pollution): compared as plain JSON.
+  const values = JSON.parse(JSON.stringify(raw)) as typeof raw;
   return { values, violations };
 }
 
@@ -133,6 +135,31 @@ describe('readParams: OpenAPI serialization styles', () => {
     assert.deepEqual(
       violations.map((v) => v.pointer),
       ['/query/a~1b~0c', `/query/${'n'.repeat(64)}`],
+    );
+  });
+});
+
+describe('readParams: copies servers read differently', () => {
+  it('a repeated cookie, a repeated exploded member and prototype names are refused', () => {
+    const params = [
+      p({ name: 'session', in: 'cookie' }),
+      p({ name: 'range', in: 'query', shape: 'object', properties: ['min'] }),
+    ];
+    const r = read(
+      params,
+      'min=1&min=1000&__proto__=x&f[constructor]=1',
+      { cookie: 'session=a; session=b' },
+      {},
+      false,
+    );
+    assert.deepEqual(
+      r.violations.map((v) => `${v.pointer} ${v.detail}`),
+      [
+        '/cookie/session must not be repeated',
+        '/query/min must not be repeated',
+        '/query/__proto__ is a forbidden name',
+        '/query/f[constructor] is a forbidden name',
+      ],
     );
   });
 });

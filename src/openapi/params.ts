@@ -41,21 +41,28 @@ export function parseQuery(query: string): Map<string, string[]> | undefined {
   return out;
 }
 
-/** Cookie header → name → value (the first of repeated names, as most servers read it). */
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
+/** Cookie header → name → values (servers disagree on which copy of a repeated name wins). */
+function parseCookies(header: string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>();
   if (header === undefined) return out;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq === -1) continue;
     const name = part.slice(0, eq).trim();
-    if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+    const list = out.get(name);
+    if (list === undefined) out.set(name, [part.slice(eq + 1).trim()]);
+    else list.push(part.slice(eq + 1).trim());
   }
   return out;
 }
 
-function splitPairs(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Names that would reach an object's prototype if used as keys (prototype pollution). */
+export const UNSAFE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+const bare = (): Record<string, unknown> => Object.create(null) as Record<string, unknown>;
+
+function splitPairs(list: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = bare();
   for (let i = 0; i + 1 < list.length; i += 2) out[list[i] as string] = list[i + 1] as string;
   return out;
 }
@@ -74,7 +81,7 @@ function unpack(p: ParamSpec, raw: string): unknown {
   if (p.shape === 'array') return parts;
   if (p.explode) {
     // simple/explode objects: "a=1,b=2"
-    const obj: Record<string, string> = {};
+    const obj: Record<string, unknown> = bare();
     for (const part of parts) {
       const eq = part.indexOf('=');
       if (eq > 0) obj[part.slice(0, eq)] = part.slice(eq + 1);
@@ -118,9 +125,9 @@ export function readParams(
   violations: Violation[],
   credentials: ReadonlySet<string> = new Set(),
 ): ParamValues {
-  const values: ParamValues = { path: {}, query: {}, header: {}, cookie: {} };
+  const values: ParamValues = { path: bare(), query: bare(), header: bare(), cookie: bare() };
   const claimed = new Set<string>();
-  let cookies: Map<string, string> | undefined;
+  let cookies: Map<string, string[]> | undefined;
   for (const p of params) {
     let raw: string | undefined;
     switch (p.in) {
@@ -140,12 +147,17 @@ export function readParams(
       }
       case 'cookie': {
         cookies ??= parseCookies(headers.cookie);
-        raw = cookies.get(p.name);
+        const list = cookies.get(p.name);
+        if (list !== undefined && list.length > 1) {
+          violations.push({ pointer: `/cookie/${escapePointer(p.name)}`, detail: 'must not be repeated' });
+          continue;
+        }
+        raw = list?.[0];
         break;
       }
       case 'query': {
         if (p.style === 'deepObject') {
-          const obj: Record<string, string> = {};
+          const obj: Record<string, unknown> = bare();
           const prefix = `${p.name}[`;
           let any = false;
           for (const [name, list] of query) {
@@ -161,7 +173,7 @@ export function readParams(
         }
         if (p.shape === 'object' && p.explode && !p.json) {
           // form + explode: each property is its own query parameter.
-          const obj: Record<string, string> = {};
+          const obj: Record<string, unknown> = bare();
           let any = false;
           for (const prop of p.properties) {
             const list = query.get(prop);
@@ -169,6 +181,8 @@ export function readParams(
             claimed.add(prop);
             any = true;
             obj[prop] = list[0] as string;
+            if (list.length > 1)
+              violations.push({ pointer: `/query/${escapePointer(prop)}`, detail: 'must not be repeated' });
           }
           if (any) values.query[p.name] = obj;
           continue;
@@ -196,6 +210,11 @@ export function readParams(
       continue;
     }
     values[p.in][p.name] = unpack(p, raw);
+  }
+  for (const name of query.keys()) {
+    const inner = name.endsWith(']') ? name.slice(name.lastIndexOf('[') + 1, -1) : name;
+    if (UNSAFE_NAMES.has(name) || UNSAFE_NAMES.has(inner))
+      violations.push({ pointer: `/query/${escapePointer(name)}`, detail: 'is a forbidden name' });
   }
   if (strict) {
     for (const name of query.keys())

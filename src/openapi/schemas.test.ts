@@ -160,3 +160,38 @@ describe('SchemaCompiler: answers', () => {
     assert.equal(v({ name: 'a', password: 'x' }), false);
   });
 });
+
+describe('SchemaCompiler: parameter coercion', () => {
+  const c = new SchemaCompiler(doc, { version: '3.0', strict: true, limits: undefined });
+  it('integers only from canonical decimals in the safe range; numbers from the JSON grammar and finite', () => {
+    const int = { type: 'integer' };
+    assert.equal(c.coerce('42', int), 42);
+    assert.equal(c.coerce('-7', int), -7);
+    for (const s of [
+      '1000e-1',
+      '0x64',
+      '0o144',
+      '0b1',
+      '007',
+      '1.0',
+      'Infinity',
+      '',
+      ' 1',
+      '9007199254740993',
+    ])
+      assert.equal(c.coerce(s, int), s, s);
+    const num = { type: 'number' };
+    assert.equal(c.coerce('1.5e2', num), 150);
+    for (const s of ['1e400', '-1e999', 'Infinity', 'NaN', '.5', '5.', '+1'])
+      assert.equal(c.coerce(s, num), s, s);
+    assert.equal(c.coerce('true', { type: 'boolean' }), true);
+    assert.equal(c.coerce('yes', { type: 'boolean' }), 'yes');
+  });
+
+  it('follows arrays, object properties, $refs and composition', () => {
+    assert.deepEqual(c.coerce(['1', 'x'], { type: 'array', items: { type: 'integer' } }), [1, 'x']);
+    const obj = c.coerce({ value: '3', next: { value: '4' } }, { $ref: '#/components/schemas/Node' });
+    assert.deepEqual(JSON.parse(JSON.stringify(obj)), { value: 3, next: { value: 4 } });
+    assert.equal(c.coerce('5', { oneOf: [{ type: 'integer' }, { type: 'string' }] }), 5);
+  });
+});

@@ -79,6 +79,7 @@ export class SchemaCompiler {
   readonly #ids = new Map<string, string>();
   readonly #views = new WeakMap<object, ObjectView>();
   readonly #compiled = new Map<string, ValidateFunction>();
+  readonly #targets = new Map<string, unknown>();
   readonly warnings: string[] = [];
   #next = 0;
 
@@ -94,7 +95,10 @@ export class SchemaCompiler {
         // Requests list every violation; an answer is judged (and logged) by its first one.
         allErrors: v !== 'response',
         strict: false,
-        coerceTypes: v === 'params' ? 'array' : false,
+        // Parameters are converted by coerce() below, exactly: ajv's coercion reads "1e3", "0x10"
+        // and "Infinity" as numbers, which the upstream's parser may read otherwise.
+        coerceTypes: false,
+        strictNumbers: true,
         useDefaults: false,
         validateSchema: false,
         addUsedSchema: false,
@@ -156,8 +160,15 @@ export class SchemaCompiler {
   }
 
   #resolve(node: unknown, depth = 0): unknown {
-    if (isObj(node) && typeof node.$ref === 'string' && depth < 32)
-      return this.#resolve(resolvePointer(this.#doc, node.$ref), depth + 1);
+    if (isObj(node) && typeof node.$ref === 'string' && depth < 32) {
+      // Stripping answers resolves on every request: each pointer is followed once.
+      let target = this.#targets.get(node.$ref);
+      if (target === undefined && !this.#targets.has(node.$ref)) {
+        target = resolvePointer(this.#doc, node.$ref);
+        this.#targets.set(node.$ref, target);
+      }
+      return this.#resolve(target, depth + 1);
+    }
     return node;
   }
 
@@ -178,11 +189,30 @@ export class SchemaCompiler {
   }
 
   /** readOnly in requests, writeOnly in responses: such a property may not be present at all. */
-  #hidden(prop: unknown, v: Variant): boolean {
-    const flag = v === 'request' ? 'readOnly' : 'writeOnly';
+  #hidden(prop: unknown, v: Variant, depth = 0): boolean {
+    const flag = v === 'response' ? 'writeOnly' : 'readOnly';
     if (isObj(prop) && prop[flag] === true) return true;
     const target = this.#resolve(prop);
-    return isObj(target) && target[flag] === true;
+    if (!isObj(target)) return false;
+    if (target[flag] === true) return true;
+    // OpenAPI 3.0 annotates a $ref by wrapping it: {allOf: [{$ref: Id}], readOnly: true} or the flag inside.
+    return (
+      depth < 8 && Array.isArray(target.allOf) && target.allOf.some((m) => this.#hidden(m, v, depth + 1))
+    );
+  }
+
+  /** Names of the hidden properties an allOf composes, across its members (for their `required`). */
+  #hiddenNames(node: Obj, v: Variant, depth = 0): Set<string> {
+    const out = new Set<string>();
+    const visit = (n: unknown, d: number): void => {
+      const r = this.#resolve(n);
+      if (!isObj(r) || d > 8) return;
+      if (isObj(r.properties))
+        for (const [name, p] of Object.entries(r.properties)) if (this.#hidden(p, v)) out.add(name);
+      if (Array.isArray(r.allOf)) for (const m of r.allOf) visit(m, d + 1);
+    };
+    visit(node, depth);
+    return out;
   }
 
   /** Would an object here have properties the description never declared closed off? */
@@ -201,7 +231,7 @@ export class SchemaCompiler {
     return 'properties' in target || 'allOf' in target || 'oneOf' in target || 'anyOf' in target;
   }
 
-  #tx(node: unknown, v: Variant, valuePos: boolean, depth: number): unknown {
+  #tx(node: unknown, v: Variant, valuePos: boolean, depth: number, inherited?: ReadonlySet<string>): unknown {
     if (typeof node === 'boolean') return node;
     if (!isObj(node) || depth > 64) return {};
     const { version, strict, limits } = this.#options;
@@ -216,7 +246,11 @@ export class SchemaCompiler {
         return out;
       }
     }
-    const hidden = new Set<string>();
+    const hidden = new Set<string>(inherited);
+    // A property made read-only in one allOf member may be required by another: no member may
+    // require what a request may not send.
+    const composed = Array.isArray(node.allOf) ? this.#hiddenNames(node, v) : undefined;
+    if (composed !== undefined) for (const n of composed) hidden.add(n);
     for (const [k, val] of Object.entries(node)) {
       if (k === '$ref' || DROPPED.has(k) || k.startsWith('x-')) continue;
       if (k === 'properties' && isObj(val)) {
@@ -237,7 +271,7 @@ export class SchemaCompiler {
       } else if (SUB_SCHEMA.has(k)) {
         out[k] = this.#tx(val, v, false, depth + 1);
       } else if (SCHEMA_LIST.has(k) && Array.isArray(val)) {
-        out[k] = val.map((s) => this.#tx(s, v, false, depth + 1));
+        out[k] = val.map((s) => this.#tx(s, v, false, depth + 1, k === 'allOf' ? composed : undefined));
       } else if (SCHEMA_MAP.has(k) && isObj(val)) {
         const m: Obj = {};
         for (const [name, s] of Object.entries(val))
@@ -314,6 +348,72 @@ export class SchemaCompiler {
         then: this.#tx({ $ref: ref }, v, false, depth + 1),
       });
     out.allOf = allOf;
+  }
+
+  /**
+   * Turns parameter and form strings into the JSON types their schema names, exactly: integers only
+   * from canonical decimals within the safe range, numbers only from the JSON number grammar and
+   * finite, booleans from "true"/"false". Anything else stays a string, so the type check refuses it.
+   */
+  coerce(value: unknown, schema: unknown, depth = 0): unknown {
+    if (depth > 32) return value;
+    const s = this.#resolve(schema);
+    if (!isObj(s)) return value;
+    if (typeof value === 'string') {
+      const types = this.#typesDeep(s, 0);
+      if (types.has('integer') && isDecimalInteger(value)) {
+        const n = Number(value);
+        if (Number.isSafeInteger(n)) return n;
+      }
+      if (types.has('number') && isJsonNumber(value)) {
+        const n = Number(value);
+        if (Number.isFinite(n)) return n;
+      }
+      if (types.has('boolean') && (value === 'true' || value === 'false')) return value === 'true';
+      return value;
+    }
+    if (Array.isArray(value)) {
+      const items = this.#member(s, 'items');
+      return items === undefined ? value : value.map((v) => this.coerce(v, items, depth + 1));
+    }
+    if (isObj(value)) {
+      const out: Obj = Object.create(null);
+      for (const [k, v] of Object.entries(value)) {
+        const props = this.#member(s, 'properties');
+        const prop = isObj(props) ? props[k] : undefined;
+        const extra = this.#member(s, 'additionalProperties');
+        out[k] = this.coerce(v, prop ?? (isObj(extra) ? extra : undefined), depth + 1);
+      }
+      return out;
+    }
+    return value;
+  }
+
+  /** The types a schema admits, looking through composition (a union: coercion only tries). */
+  #typesDeep(s: Obj, depth: number): Set<string> {
+    const out = new Set<string>(typesOf(s) ?? []);
+    if (depth < 8)
+      for (const k of ['allOf', 'anyOf', 'oneOf'])
+        if (Array.isArray(s[k]))
+          for (const sub of s[k] as unknown[]) {
+            const r = this.#resolve(sub);
+            if (isObj(r)) for (const t of this.#typesDeep(r, depth + 1)) out.add(t);
+          }
+    return out;
+  }
+
+  /** A keyword's value on the schema or, failing that, on a composition member. */
+  #member(s: Obj, key: string, depth = 0): unknown {
+    if (s[key] !== undefined) return s[key];
+    if (depth < 8)
+      for (const k of ['allOf', 'anyOf', 'oneOf'])
+        if (Array.isArray(s[k]))
+          for (const sub of s[k] as unknown[]) {
+            const r = this.#resolve(sub);
+            const found = isObj(r) ? this.#member(r, key, depth + 1) : undefined;
+            if (found !== undefined) return found;
+          }
+    return undefined;
   }
 
   /**
@@ -413,6 +513,40 @@ function fix30(node: Obj, out: Obj): void {
       delete out[bound];
     } else if (typeof out[flag] === 'boolean') delete out[flag];
   }
+}
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/** "-?(0|[1-9][0-9]*)", checked by hand. */
+function isDecimalInteger(s: string): boolean {
+  let i = s.charCodeAt(0) === 45 ? 1 : 0;
+  if (i >= s.length) return false;
+  if (s.charCodeAt(i) === 48) return i + 1 === s.length;
+  for (; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** The JSON number grammar (RFC 8259 §6), checked by hand. */
+function isJsonNumber(s: string): boolean {
+  let i = 0;
+  const n = s.length;
+  if (s.charCodeAt(i) === 45) i++;
+  if (i >= n) return false;
+  if (s.charCodeAt(i) === 48) i++;
+  else if (isDigit(s.charCodeAt(i))) while (i < n && isDigit(s.charCodeAt(i))) i++;
+  else return false;
+  if (i < n && s.charCodeAt(i) === 46) {
+    i++;
+    if (i >= n || !isDigit(s.charCodeAt(i))) return false;
+    while (i < n && isDigit(s.charCodeAt(i))) i++;
+  }
+  if (i < n && (s.charCodeAt(i) === 101 || s.charCodeAt(i) === 69)) {
+    i++;
+    if (i < n && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
+    if (i >= n || !isDigit(s.charCodeAt(i))) return false;
+    while (i < n && isDigit(s.charCodeAt(i))) i++;
+  }
+  return i === n;
 }
 
 /** RFC 4648 base64 with padding, checked by hand (linear, no regex on client input). */

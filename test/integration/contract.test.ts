@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import {
   baseConfig,
   problemOf,
@@ -25,6 +26,7 @@ function json(status: number, value: unknown): Answer {
 describe('contract: the OpenAPI description enforced in both directions', () => {
   let upstream: TestUpstream;
   let gw: TestGateway;
+  let handler: (...args: unknown[]) => void;
 
   before(async () => {
     upstream = await startUpstream((_req, res) => {
@@ -33,6 +35,7 @@ describe('contract: the OpenAPI description enforced in both directions', () => 
       res.writeHead(answer.status, headers);
       res.end(answer.body);
     });
+    handler = upstream.server.listeners('request')[0] as (...args: unknown[]) => void;
     gw = await startGateway(
       baseConfig(upstream.url, {
         routes: [
@@ -349,6 +352,37 @@ describe('contract: the OpenAPI description enforced in both directions', () => 
     const five = await send('GET', '/api/users/1');
     assert.equal(five.res.status, 500);
     assert.ok(!five.text.includes('x.py'));
+  });
+
+  it('compressed bodies cannot be checked: a gzip request is refused, a gzip answer withheld', async () => {
+    const { p } = await refused(
+      'POST',
+      '/api/users',
+      'UNSUPPORTED_MEDIA_TYPE',
+      gzipSync('{"email":"a@example.com","name":"A"}'),
+      {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+    );
+    assert.match((p as { detail?: string }).detail ?? '', /Content-Encoding/);
+    answer = { status: 200, type: 'application/json', body: '' };
+    upstream.server.removeAllListeners('request');
+    upstream.server.on('request', (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        res.end(gzipSync(JSON.stringify({ id: 1, email: 'a@example.com', name: 'A', password: 'x' })));
+      });
+    });
+    try {
+      const r = await fetch(`${gw.url}/api/users/1`);
+      assert.equal(r.status, 502);
+      assert.equal(problemOf(r.headers.get('content-type'), await r.text()).code, 'RESPONSE_CONTRACT');
+    } finally {
+      upstream.server.removeAllListeners('request');
+      upstream.server.on('request', handler);
+    }
   });
 
   it('a response that breaks its schema is logged in monitor mode and passes', async () => {

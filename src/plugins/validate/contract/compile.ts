@@ -9,6 +9,8 @@ export type BodyKind = 'json' | 'form' | 'other';
 export interface CompiledMedia {
   readonly kind: BodyKind;
   readonly validate: ValidateFunction | undefined;
+  /** A wildcard request media type ("*\/*", "application/*"): validators for what may arrive. */
+  readonly wildcard?: { readonly json: ValidateFunction; readonly form: ValidateFunction };
   /** The description's schema, for stripping undeclared properties from answers. */
   readonly schema: unknown;
 }
@@ -65,6 +67,7 @@ function compileOperation(
   op: OperationSpec,
   compiler: SchemaCompiler,
   options: ContractOptions,
+  unchecked: Set<string>,
 ): CompiledOperation {
   const where = `${op.method} ${op.path}`;
   let params: ValidateFunction | undefined;
@@ -96,6 +99,7 @@ function compileOperation(
     body = new Map();
     for (const [media, schema] of op.body.content) {
       const kind = mediaKind(media);
+      if (kind === 'other' && schema !== undefined) unchecked.add(media);
       const validate =
         schema === undefined || kind === 'other'
           ? undefined
@@ -104,7 +108,14 @@ function compileOperation(
               kind === 'form' ? 'params' : 'request',
               `${where} request body ${media}`,
             );
-      body.set(media, { kind, validate, schema });
+      const wildcard =
+        media.includes('*') && schema !== undefined
+          ? {
+              json: compiler.compile(schema, 'request', `${where} request body ${media}`),
+              form: compiler.compile(schema, 'params', `${where} request body ${media}`),
+            }
+          : undefined;
+      body.set(media, { kind, validate, schema, ...(wildcard ? { wildcard } : {}) });
     }
   }
   const responses = new Map<string, Map<string, CompiledMedia>>();
@@ -160,7 +171,12 @@ export async function buildContract(file: string, options: ContractOptions): Pro
     strict: options.strict,
     limits: options.limits,
   });
-  const operations = operationsOf(spec, warnings).map((op) => compileOperation(op, compiler, options));
+  const unchecked = new Set<string>();
+  const operations = operationsOf(spec, warnings).map((op) =>
+    compileOperation(op, compiler, options, unchecked),
+  );
   warnings.push(...new Set(compiler.warnings));
+  for (const media of unchecked)
+    warnings.push(`request bodies in ${media} are checked for their media type only, not their content`);
   return { spec, compiler, operations, warnings };
 }

@@ -2,11 +2,11 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { readBody } from '../../../core/body.js';
 import { addResponseBodyCheck, type RequestContext, type ResponseHead } from '../../../core/context.js';
 import { GatewayError, type Violation } from '../../../core/errors.js';
-import { type JsonLimits, JsonScanError, JsonScanner } from '../../../core/json-scan.js';
+import { type JsonLimits, JsonScanError, JsonScanner, scanJson } from '../../../core/json-scan.js';
 import { definePlugin, type InventoryOperation } from '../../../core/plugin.js';
 import { isObj } from '../../../openapi/load.js';
 import { routeCovers, routerPath } from '../../../openapi/operations.js';
-import { parseQuery, readParams } from '../../../openapi/params.js';
+import { parseQuery, readParams, UNSAFE_NAMES } from '../../../openapi/params.js';
 import { violationsOf } from '../../../openapi/schemas.js';
 import {
   type CompiledMedia,
@@ -14,11 +14,21 @@ import {
   compiledContract,
   declaredResponse,
   matchMedia,
+  mediaKind,
   mediaTypeOf,
 } from './compile.js';
 import { findLeak } from './leaks.js';
 import { createMasker } from './mask.js';
 import { contractSchema } from './schema.js';
+
+/** Answers are the upstream's: only strictness is checked, not size (maxResponseBytes bounds that). */
+const ANSWER_LIMITS: JsonLimits = {
+  maxDepth: 10000,
+  maxKeys: Number.POSITIVE_INFINITY,
+  maxTotalKeys: Number.POSITIVE_INFINITY,
+  maxItems: Number.POSITIVE_INFINITY,
+  maxStringBytes: Number.POSITIVE_INFINITY,
+};
 
 const ROUTER_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
 
@@ -63,6 +73,7 @@ export default definePlugin({
       validateResponses: res.validate !== 'off',
     });
     const strict = config.strict;
+    const compiler = contract.compiler;
     const enforce = config.mode === 'enforce';
     // API keys the description puts in the query are credentials, not undeclared parameters.
     const components = isObj(contract.spec.doc.components) ? contract.spec.doc.components : {};
@@ -158,8 +169,14 @@ export default definePlugin({
         violations.push({ pointer: '/body', detail: 'is not valid form encoding' });
         return undefined;
       }
-      const out: Record<string, string | string[]> = {};
-      for (const [k, list] of pairs) out[k] = list.length === 1 ? (list[0] as string) : list;
+      const out = Object.create(null) as Record<string, string | string[]>;
+      for (const [k, list] of pairs) {
+        if (UNSAFE_NAMES.has(k)) {
+          violations.push({ pointer: '/body', detail: 'has a forbidden field name' });
+          return undefined;
+        }
+        out[k] = list.length === 1 ? (list[0] as string) : list;
+      }
       return out;
     }
 
@@ -187,20 +204,36 @@ export default definePlugin({
           headers: { 'accept-post': [...declared.keys()].join(', ') },
         });
       }
-      if (entry.kind === 'json') {
+      // What arrived decides how it is read: a wildcard entry ("*/*") still gets its JSON checked.
+      const kind = entry.wildcard !== undefined ? mediaKind(media) : entry.kind;
+      const validate =
+        entry.wildcard === undefined
+          ? entry.validate
+          : kind === 'json'
+            ? entry.wildcard.json
+            : entry.wildcard.form;
+      const encoding = ctx.req.headers['content-encoding'];
+      if (kind !== 'other' && encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')
+        // The contract must judge the bytes the upstream will read: a compressed body would pass
+        // unchecked (or be refused as bad JSON for the wrong reason).
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', {
+          detail: 'Request bodies are sent without Content-Encoding.',
+        });
+      if (kind === 'json') {
         const charset = /;\s*charset=([^;\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
         if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== '"utf-8"')
           throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { detail: 'JSON is sent in UTF-8' });
         const value = await readJson(ctx);
         ctx.parsedBody = { mediaType: media, value };
-        if (entry.validate !== undefined && !entry.validate(value))
-          violations.push(...violationsOf(entry.validate.errors, '/body', 'request'));
-      } else if (entry.kind === 'form') {
-        const value = await readForm(ctx, violations);
-        if (value === undefined) return;
+        if (validate !== undefined && !validate(value))
+          violations.push(...violationsOf(validate.errors, '/body', 'request'));
+      } else if (kind === 'form') {
+        const raw = await readForm(ctx, violations);
+        if (raw === undefined) return;
+        const value = entry.schema === undefined ? raw : compiler.coerce(raw, entry.schema);
         ctx.parsedBody = { mediaType: media, value };
-        if (entry.validate !== undefined && !entry.validate(value))
-          violations.push(...violationsOf(entry.validate.errors, '/body', 'request'));
+        if (validate !== undefined && !validate(value))
+          violations.push(...violationsOf(validate.errors, '/body', 'request'));
       }
     }
 
@@ -222,9 +255,22 @@ export default definePlugin({
     ): Buffer {
       const contentType = head.headers['content-type'];
       const ct = typeof contentType === 'string' ? contentType : undefined;
+      const encoding = head.headers['content-encoding'];
+      if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+        // Asked for an unencoded answer, the upstream compressed it anyway: it cannot be checked,
+        // stripped or masked, so it is not sent (fail closed).
+        logger.warn({ reqId: ctx.id, operation: op.spec.id }, 'contract: encoded upstream answer withheld');
+        throw new GatewayError('RESPONSE_CONTRACT', {
+          detail: 'The upstream answer is encoded and cannot be checked.',
+        });
+      }
+      const media = mediaTypeOf(ct);
+      const isJson = media === 'application/json' || media.endsWith('+json');
       if (res.hideLeaks) {
         const leak = findLeak(body, ct);
-        if (leak !== undefined) {
+        // A successful JSON answer may quote an error message as data (a product named after
+        // one): there only real stack frames count, so stored text cannot take an endpoint down.
+        if (leak !== undefined && (leak === 'stack-trace' || head.status >= 300 || !isJson)) {
           logger.warn(
             { reqId: ctx.id, operation: op.spec.id, status: head.status, leak },
             'contract: upstream leak hidden',
@@ -232,12 +278,27 @@ export default definePlugin({
           throw new GatewayError('UPSTREAM_ERROR', { status: head.status >= 400 ? head.status : 502 });
         }
       }
-      const media = mediaTypeOf(ct);
-      if (media === '' || body.length === 0) return body;
+      if (body.length === 0) return body;
       const declared = declaredResponse(op.responses, head.status);
-      const entry = declared === undefined ? undefined : matchMedia(declared, media);
-      const isJson = media === 'application/json' || media.endsWith('+json');
+      const entry = declared === undefined || media === '' ? undefined : matchMedia(declared, media);
+      if (
+        entry === undefined &&
+        declared !== undefined &&
+        declared.size > 0 &&
+        res.undeclaredStatus === 'refuse'
+      ) {
+        // The description says what this status carries; anything else (HTML from a framework,
+        // JSON under another name) would pass unstripped and unmasked.
+        logger.warn(
+          { reqId: ctx.id, operation: op.spec.id, status: head.status, media },
+          'contract: undeclared response media type',
+        );
+        throw new GatewayError('RESPONSE_CONTRACT', {
+          detail: 'The upstream answered with an undeclared media type.',
+        });
+      }
       if (!isJson) return body;
+      const guarded = res.stripUndeclared || masker !== undefined || res.validate === 'enforce';
       let value: unknown;
       try {
         value = JSON.parse(body.toString('utf8'));
@@ -246,13 +307,13 @@ export default definePlugin({
           { reqId: ctx.id, operation: op.spec.id },
           'contract: upstream JSON answer does not parse',
         );
-        if (res.validate === 'enforce')
+        // What does not parse cannot be stripped or masked: it is not sent.
+        if (guarded)
           throw new GatewayError('RESPONSE_CONTRACT', { detail: 'The upstream answer is not valid JSON.' });
         return body;
       }
       let changed = 0;
-      if (res.stripUndeclared && entry?.schema !== undefined)
-        changed += contract.compiler.strip(value, entry.schema);
+      if (res.stripUndeclared && entry?.schema !== undefined) changed += compiler.strip(value, entry.schema);
       if (entry?.validate !== undefined && !entry.validate(value)) {
         const violations = violationsOf(entry.validate.errors, '', 'response');
         logger.warn(
@@ -268,6 +329,21 @@ export default definePlugin({
         const masked = masker.mask(value);
         value = masked.value;
         changed += masked.masked;
+        if (changed === 0) {
+          // Sent as it came, the bytes must say what was checked: with a repeated key the parse
+          // kept one copy and the client may read the other, unmasked.
+          try {
+            scanJson(body, ANSWER_LIMITS);
+          } catch {
+            logger.warn(
+              { reqId: ctx.id, operation: op.spec.id },
+              'contract: upstream JSON answer repeats a key',
+            );
+            throw new GatewayError('RESPONSE_CONTRACT', {
+              detail: 'The upstream answer is not strict JSON.',
+            });
+          }
+        }
       }
       return changed === 0 ? body : Buffer.from(JSON.stringify(value));
     }
@@ -275,12 +351,22 @@ export default definePlugin({
     logger.debug({ configPath, operations: covered }, 'contract: operations enforced');
     return {
       inventory,
+      warnings: contract.warnings.map((w) => `${config.spec}: ${w}`),
       summary: `${strict ? 'strict' : 'lenient'}; responses: validate ${res.validate}${res.stripUndeclared ? ', strip' : ''}${masker ? ', mask' : ''}`,
       onRequest: async function enforceContract(ctx: RequestContext): Promise<void> {
         // A CORS preflight is answered by the cors stage, never forwarded: nothing to check.
         if (ctx.preflight) return;
         const { op, params: pathParams } = find(ctx);
+        // The answer's checks go on first: in monitor mode a request that breaks the contract
+        // still reaches the upstream, and its answer must be guarded all the same.
+        if (res.undeclaredStatus === 'refuse')
+          ctx.responseHeadCheck = (c: RequestContext, head: ResponseHead) => checkStatus(c, head, op);
+        if (checksBody) addResponseBodyCheck(ctx, (c, head, body) => checkAnswer(c, head, body, op));
         const violations: Violation[] = [];
+        if (strict && ctx.query.includes(';'))
+          // Some servers split the query on ";" too: a parameter hidden behind one would reach
+          // the upstream unchecked.
+          violations.push({ pointer: '/query', detail: 'has an unencoded ";" (send it as %3B)' });
         if (op.params !== undefined || strict) {
           const query = parseQuery(ctx.query);
           if (query === undefined)
@@ -298,15 +384,17 @@ export default definePlugin({
               violations,
               credentialParams,
             );
+            for (const p of op.spec.params) {
+              const loc = values[p.in];
+              const v = loc[p.name];
+              if (v !== undefined) loc[p.name] = compiler.coerce(v, p.schema);
+            }
             if (op.params !== undefined && !op.params(values))
               violations.push(...violationsOf(op.params.errors, '', 'params'));
           }
         }
         await checkBody(ctx, op, violations);
         if (violations.length > 0) throw new GatewayError('REQUEST_INVALID', { violations });
-        if (res.undeclaredStatus === 'refuse')
-          ctx.responseHeadCheck = (c: RequestContext, head: ResponseHead) => checkStatus(c, head, op);
-        if (checksBody) addResponseBodyCheck(ctx, (c, head, body) => checkAnswer(c, head, body, op));
       },
     };
   },

@@ -188,6 +188,7 @@ const SQL_CASES: Array<[string, string]> = [
   ['Postgres syntax', '{"error":"syntax error at or near \\"FROM\\""}'],
   ['SQLite', 'android.database.sqlite.SQLiteException: near "x": syntax error'],
   ['SQL Server', "Unclosed quotation mark after the character string 'x'."],
+  ['SQL Server syntax', "Incorrect syntax near 'FROM'."],
   ['Oracle message without its code', 'Error: quoted string not properly terminated'],
   ['ORM error', '{"name":"SequelizeDatabaseError","message":"x"}'],
 ];
@@ -265,6 +266,11 @@ describe('findLeak: bounds', () => {
     assert.equal(leakText(Buffer.from('x\\ny'), TEXT_CT), 'x\\ny');
     assert.equal(leakText(Buffer.from('<p>a&lt;b&gt;</p>c<br/>d'), HTML_CT), '\na<b>\nc\nd');
     assert.equal(leakText(Buffer.from('a&lt;b'), TEXT_CT), 'a&lt;b');
+    assert.equal(leakText(Buffer.from('<p>1 < 2</p><b>x</b>a<b c'), HTML_CT), '\n1 < 2\nxa<b c');
+    assert.equal(
+      leakText(Buffer.from('&toString;&__proto__;&#x41;&#66;&#xZZ;&#;'), HTML_CT),
+      '&toString;&__proto__;AB&#xZZ;&#;',
+    );
   });
 
   it('scans adversarial 64 KiB bodies quickly', () => {
@@ -330,11 +336,36 @@ describe('findLeak: signatures as data', () => {
     assert.deepEqual(silent, []);
   });
 
+  it('property: the one-pass literal search agrees with a plain substring search', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.stringMatching(/^[ab:]{1,5}$/), { minLength: 1, maxLength: 8 }),
+        fc.stringMatching(/^[ab: x]{1,80}$/),
+        (literals, text) => {
+          const seen = new Map<string, boolean>();
+          const probe: LeakSignature = {
+            name: 'probe',
+            kind: 'sql-error',
+            literals,
+            matches: (view) => {
+              for (const l of literals) seen.set(l, view.has(l));
+              return false;
+            },
+          };
+          findLeakSignature(Buffer.from(text, 'latin1'), TEXT_CT, [probe]);
+          for (const l of literals) assert.equal(seen.get(l), text.includes(l), `${l} in ${text}`);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('takes an extended signature list', () => {
     const extra: LeakSignature = {
       name: 'custom',
       kind: 'framework-error-page',
-      matches: (view) => view.text.includes('Internal Detail'),
+      literals: ['Internal Detail'],
+      matches: (view) => view.has('Internal Detail') && !view.has('undeclared literal, searched apart'),
     };
     const body = Buffer.from('Internal Detail: x');
     assert.equal(findLeakSignature(body, TEXT_CT), undefined);

@@ -31,6 +31,8 @@ export type FrameKind = 'js' | 'dotted' | 'python' | 'ruby' | 'php' | 'go';
 export interface LeakView {
   /** The inspected prefix of the body, normalized (see the module comment). */
   readonly text: string;
+  /** Whether the literal occurs in the text (one pass for all declared literals; see LeakSignature). */
+  has(literal: string): boolean;
   /** How many lines have each frame shape (computed on first use). */
   frames(kind: FrameKind): number;
 }
@@ -39,6 +41,12 @@ export interface LeakSignature {
   /** Stable name for logs and tests; never contains body data. */
   readonly name: string;
   readonly kind: LeakKind;
+  /**
+   * The literals `matches` asks about with view.has(). All literals of a signature list are found in
+   * ONE pass over the text (an Aho-Corasick automaton), so adding signatures costs no extra scans.
+   * A literal not declared here is still answered, by a separate search.
+   */
+  readonly literals: readonly string[];
   readonly matches: (view: LeakView) => boolean;
 }
 
@@ -47,12 +55,22 @@ export interface LeakSignature {
 
 /** Any of the literals appears (case-sensitive). */
 function anyOf(name: string, kind: LeakKind, literals: readonly string[]): LeakSignature {
-  return { name, kind, matches: (view) => literals.some((l) => view.text.includes(l)) };
+  return { name, kind, literals, matches: (view) => literals.some((l) => view.has(l)) };
+}
+
+/** A literal must appear, then a detector checks the shape around it. */
+function shaped(
+  name: string,
+  kind: LeakKind,
+  literal: string,
+  detect: (text: string) => boolean,
+): LeakSignature {
+  return { name, kind, literals: [literal], matches: (view) => view.has(literal) && detect(view.text) };
 }
 
 /** At least `min` lines have the frame shape. */
 function frameLines(name: string, frame: FrameKind, min: number): LeakSignature {
-  return { name, kind: 'stack-trace', matches: (view) => view.frames(frame) >= min };
+  return { name, kind: 'stack-trace', literals: [], matches: (view) => view.frames(frame) >= min };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,11 +248,12 @@ const GO_KINDS: readonly FrameKind[] = ['go'];
 const RUBY_GO_KINDS: readonly FrameKind[] = ['ruby', 'go'];
 const NO_KINDS: readonly FrameKind[] = [];
 
-function countFrames(text: string): Record<FrameKind, number> {
+/** Ruby and Go frames hold a fixed piece; without it anywhere, no line needs those classifiers. */
+const RUBY_FRAME_PIECE = ':in ';
+const GO_FRAME_PIECE = '.go:';
+
+function countFrames(text: string, withRuby: boolean, withGo: boolean): Record<FrameKind, number> {
   const counts: Record<FrameKind, number> = { js: 0, dotted: 0, python: 0, ruby: 0, php: 0, go: 0 };
-  // Ruby and Go frames hold a fixed piece; without it anywhere, no line needs those classifiers.
-  const withRuby = text.includes(':in ');
-  const withGo = text.includes('.go:');
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf('\n', start);
@@ -259,8 +278,7 @@ function countFrames(text: string): Record<FrameKind, number> {
 // Custom detectors: literal prefixes followed by a shape.
 
 /** "goroutine 1 [running]:" — Go's panic dump. */
-function hasGoroutineHeader(view: LeakView): boolean {
-  const text = view.text;
+function hasGoroutineHeader(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('goroutine ', from);
@@ -272,8 +290,7 @@ function hasGoroutineHeader(view: LeakView): boolean {
 }
 
 /** "ORA-00933:" — an Oracle error code. */
-function hasOracleError(view: LeakView): boolean {
-  const text = view.text;
+function hasOracleError(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('ORA-', from);
@@ -285,8 +302,7 @@ function hasOracleError(view: LeakView): boolean {
 }
 
 /** "PG::SyntaxError" — the Ruby pg gem's error classes. */
-function hasRubyPgError(view: LeakView): boolean {
-  const text = view.text;
+function hasRubyPgError(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('PG::', from);
@@ -297,8 +313,7 @@ function hasRubyPgError(view: LeakView): boolean {
 }
 
 /** "System.NullReferenceException" and every other System.*Exception of .NET. */
-function hasDotnetException(view: LeakView): boolean {
-  const text = view.text;
+function hasDotnetException(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('System.', from);
@@ -311,27 +326,22 @@ function hasDotnetException(view: LeakView): boolean {
     }
     if (text.slice(at, end).endsWith('Exception')) return true;
     // Nested "System." inside this name end at the same place: skip them (keeps the scan linear).
-    from = end > at + 7 ? end : at + 7;
+    from = Math.max(end, at + 7);
   }
 }
 
-/** A JVM/.NET throwable line together with at least one frame. */
-function hasJvmExceptionWithFrame(view: LeakView): boolean {
-  if (view.frames('dotted') < 1) return false;
-  const t = view.text;
-  return (
-    t.includes('Exception in thread "') ||
-    t.includes('Caused by: ') ||
-    t.includes('Exception:') ||
-    t.includes('Exception\n') ||
-    t.includes('Error:') ||
-    t.includes('Throwable')
-  );
-}
+/** With at least one frame, any of these makes a JVM/.NET throwable dump. */
+const THROWABLE_WORDS = [
+  'Exception in thread "',
+  'Caused by: ',
+  'Exception:',
+  'Exception\n',
+  'Error:',
+  'Throwable',
+];
 
 /** PHP: "Fatal error: ... in /var/www/x.php on line 3" (also Warning/Notice/Parse error). */
-function hasPhpErrorLine(view: LeakView): boolean {
-  const text = view.text;
+function hasPhpErrorLine(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('.php on line ', from);
@@ -354,8 +364,7 @@ function hasPhpErrorLine(view: LeakView): boolean {
 }
 
 /** PHP: "Stack trace:" followed by a "#0 " frame. */
-function hasPhpStackTrace(view: LeakView): boolean {
-  const text = view.text;
+function hasPhpStackTrace(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf('Stack trace:', from);
@@ -369,8 +378,7 @@ function hasPhpStackTrace(view: LeakView): boolean {
 }
 
 /** ASP.NET's yellow screen: "Server Error in '/' Application." */
-function hasAspNetServerError(view: LeakView): boolean {
-  const text = view.text;
+function hasAspNetServerError(text: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf("Server Error in '", from);
@@ -398,7 +406,7 @@ export const LEAK_SIGNATURES: readonly LeakSignature[] = Object.freeze([
   ]),
   anyOf('symfony-debug', 'framework-error-page', ['Symfony\\Component\\']),
   anyOf('spring-whitelabel', 'framework-error-page', ['Whitelabel Error Page']),
-  { name: 'aspnet-ysod', kind: 'framework-error-page', matches: hasAspNetServerError },
+  shaped('aspnet-ysod', 'framework-error-page', "Server Error in '", hasAspNetServerError),
   anyOf('aspnet-unhandled', 'framework-error-page', [
     'An unhandled exception occurred during the execution of the current web request',
     'An unhandled exception occurred while processing the request',
@@ -417,9 +425,9 @@ export const LEAK_SIGNATURES: readonly LeakSignature[] = Object.freeze([
     'pymysql.err.',
     'MySQLdb._exceptions',
   ]),
-  { name: 'oracle-error', kind: 'sql-error', matches: hasOracleError },
+  shaped('oracle-error', 'sql-error', 'ORA-', hasOracleError),
   anyOf('oracle-message', 'sql-error', ['quoted string not properly terminated']),
-  { name: 'ruby-pg-error', kind: 'sql-error', matches: hasRubyPgError },
+  shaped('ruby-pg-error', 'sql-error', 'PG::', hasRubyPgError),
   anyOf('postgres-error', 'sql-error', [
     'unterminated quoted string at or near',
     'syntax error at or near "',
@@ -431,7 +439,7 @@ export const LEAK_SIGNATURES: readonly LeakSignature[] = Object.freeze([
   anyOf('sqlite-error', 'sql-error', ['SQLiteException', 'SQLITE_ERROR', 'sqlite3.OperationalError']),
   anyOf('mssql-error', 'sql-error', [
     'Unclosed quotation mark after the character string',
-    'Incorrect syntax near',
+    "Incorrect syntax near '",
     'System.Data.SqlClient.SqlException',
     'Microsoft.Data.SqlClient.SqlException',
   ]),
@@ -444,7 +452,13 @@ export const LEAK_SIGNATURES: readonly LeakSignature[] = Object.freeze([
   ]),
 
   // Stack traces.
-  anyOf('python-traceback', 'stack-trace', ['Traceback (most recent call last):']),
+  {
+    // The header alone is a phrase anyone can store (a book title); a real traceback has a frame.
+    name: 'python-traceback',
+    kind: 'stack-trace',
+    literals: ['Traceback (most recent call last):'],
+    matches: (view) => view.has('Traceback (most recent call last):') && view.frames('python') >= 1,
+  },
   frameLines('python-frames', 'python', 2),
   anyOf('node-internals', 'stack-trace', [
     '(node:internal/',
@@ -453,17 +467,22 @@ export const LEAK_SIGNATURES: readonly LeakSignature[] = Object.freeze([
   ]),
   frameLines('js-frames', 'js', 2),
   frameLines('jvm-dotnet-frames', 'dotted', 2),
-  { name: 'jvm-exception', kind: 'stack-trace', matches: hasJvmExceptionWithFrame },
-  { name: 'dotnet-exception', kind: 'stack-trace', matches: hasDotnetException },
+  {
+    name: 'jvm-exception',
+    kind: 'stack-trace',
+    literals: THROWABLE_WORDS,
+    matches: (view) => THROWABLE_WORDS.some((w) => view.has(w)) && view.frames('dotted') >= 1,
+  },
+  shaped('dotnet-exception', 'stack-trace', 'System.', hasDotnetException),
   anyOf('dotnet-stack-marker', 'stack-trace', [
     '--- End of stack trace from previous location',
     '--- End of inner exception stack trace ---',
   ]),
-  { name: 'php-error', kind: 'stack-trace', matches: hasPhpErrorLine },
-  { name: 'php-stack-trace', kind: 'stack-trace', matches: hasPhpStackTrace },
+  shaped('php-error', 'stack-trace', '.php on line ', hasPhpErrorLine),
+  shaped('php-stack-trace', 'stack-trace', 'Stack trace:', hasPhpStackTrace),
   frameLines('php-frames', 'php', 2),
   frameLines('ruby-frames', 'ruby', 2),
-  { name: 'go-goroutine', kind: 'stack-trace', matches: hasGoroutineHeader },
+  shaped('go-goroutine', 'stack-trace', 'goroutine ', hasGoroutineHeader),
   frameLines('go-frames', 'go', 2),
 ] satisfies LeakSignature[]);
 
@@ -500,16 +519,17 @@ const BLOCK_TAGS: ReadonlySet<string> = new Set([
   'footer',
 ]);
 
-const ENTITIES: Readonly<Record<string, string>> = {
-  lt: '<',
-  gt: '>',
-  amp: '&',
-  quot: '"',
-  apos: "'",
-  nbsp: ' ',
-};
+/** A Map, not an object literal: "&toString;" must not find Object.prototype members. */
+const ENTITIES: ReadonlyMap<string, number> = new Map([
+  ['lt', 60],
+  ['gt', 62],
+  ['amp', 38],
+  ['quot', 34],
+  ['apos', 39],
+  ['nbsp', 32],
+]);
 
-/** A tag is looked for within this many characters of its "<" (keeps "<<<<" inputs linear). */
+/** A "<" more than this many bytes before its ">" is text, not a tag. */
 const MAX_TAG = 512;
 const MAX_ENTITY = 10;
 
@@ -520,100 +540,126 @@ function hexValue(c: number): number {
   return -1;
 }
 
-/** A JSON escape at i: [replacement, length] or undefined when it is not one we decode. */
-function jsonEscape(raw: string, i: number): [string, number] | undefined {
-  switch (raw.charCodeAt(i + 1)) {
+/**
+ * What the decoders below produced: the byte to emit (-1: none) and how many input bytes they read.
+ * One shared slot instead of a tuple per escape: decoding runs on every inspected answer.
+ */
+const step = { byte: -1, length: 0 };
+
+function emit(byte: number, length: number): true {
+  step.byte = byte;
+  step.length = length;
+  return true;
+}
+
+/** A JSON escape at i ("\n", "\t", "\"", "\\", "\/", "\u00XX" for ASCII); false when not one. */
+function jsonEscape(raw: Buffer, i: number): boolean {
+  switch (raw[i + 1]) {
     case 110: // n
-      return ['\n', 2];
+      return emit(10, 2);
     case 114: // r
-      return ['', 2];
+      return emit(-1, 2);
     case 116: // t
-      return ['\t', 2];
+      return emit(9, 2);
     case 34: // "
-      return ['"', 2];
+      return emit(34, 2);
     case 92: // \
-      return ['\\', 2];
+      return emit(92, 2);
     case 47: // /
-      return ['/', 2];
+      return emit(47, 2);
     case 117: {
       // u: only ASCII code points matter to the signatures.
       let v = 0;
       for (let k = 2; k < 6; k++) {
-        const h = hexValue(raw.charCodeAt(i + k));
-        if (h < 0) return undefined;
+        const h = hexValue(raw[i + k] ?? 0);
+        if (h < 0) return false;
         v = v * 16 + h;
       }
-      return v < 0x80 ? [String.fromCharCode(v), 6] : undefined;
+      return v < 0x80 && emit(v, 6);
     }
     default:
-      return undefined;
+      return false;
   }
 }
 
-/** A tag at i: [replacement, length] or undefined when "<" does not start a tag. */
-function htmlTag(raw: string, i: number): [string, number] | undefined {
-  const next = raw.charCodeAt(i + 1);
-  if (!(isLetter(next) || next === 47 || next === 33)) return undefined;
-  const close = raw.indexOf('>', i + 1);
-  if (close < 0 || close - i > MAX_TAG) return undefined;
-  let j = i + 1;
-  if (raw.charCodeAt(j) === 47) j++;
+/**
+ * A tag at i, whose first ">" after it is at `close` (-1: none): a line break for block tags and
+ * <br>, nothing for others; false when "<" is text.
+ */
+function htmlTag(raw: Buffer, i: number, close: number): boolean {
+  const next = raw[i + 1] ?? 0;
+  if (!(isLetter(next) || next === 47 || next === 33)) return false;
+  if (close < 0 || close - i > MAX_TAG) return false;
+  let j = raw[i + 1] === 47 ? i + 2 : i + 1;
   const nameStart = j;
-  while (j < close && isAlnum(raw.charCodeAt(j))) j++;
-  const name = raw.slice(nameStart, j).toLowerCase();
-  return [BLOCK_TAGS.has(name) ? '\n' : '', close - i + 1];
+  while (j < close && isAlnum(raw[j] as number)) j++;
+  const name = raw.toString('latin1', nameStart, j).toLowerCase();
+  return emit(BLOCK_TAGS.has(name) ? 10 : -1, close - i + 1);
 }
 
-/** An entity at i: [replacement, length] or undefined when it is not one we decode. */
-function htmlEntity(raw: string, i: number): [string, number] | undefined {
-  const semi = raw.indexOf(';', i + 1);
-  if (semi < 0 || semi - i > MAX_ENTITY) return undefined;
-  const body = raw.slice(i + 1, semi);
-  const named = ENTITIES[body];
-  if (named !== undefined) return [named, semi - i + 1];
-  if (body.charCodeAt(0) !== 35) return undefined;
+/** An entity at i (&lt; &gt; &amp; &quot; &apos; &nbsp; and numeric ASCII ones); false when not one. */
+function htmlEntity(raw: Buffer, i: number): boolean {
+  const limit = Math.min(raw.length, i + MAX_ENTITY + 1);
+  let semi = i + 1;
+  while (semi < limit && raw[semi] !== 59) semi++;
+  if (semi >= limit) return false;
+  const body = raw.toString('latin1', i + 1, semi);
+  const named = ENTITIES.get(body);
+  if (named !== undefined) return emit(named, semi - i + 1);
+  if (body.charCodeAt(0) !== 35) return false;
   const hex = body.charCodeAt(1) === 120 || body.charCodeAt(1) === 88;
+  if (body.length < (hex ? 3 : 2)) return false;
   let v = 0;
   for (let k = hex ? 2 : 1; k < body.length; k++) {
-    const d = hex ? hexValue(body.charCodeAt(k)) : isDigit(body.charCodeAt(k)) ? body.charCodeAt(k) - 48 : -1;
-    if (d < 0) return undefined;
+    const c = body.charCodeAt(k);
+    const d = hex ? hexValue(c) : isDigit(c) ? c - 48 : -1;
+    if (d < 0) return false;
     v = v * (hex ? 16 : 10) + d;
+    if (v > 0xffff) return false;
   }
-  if (body.length < (hex ? 3 : 2)) return undefined;
-  if (v === 160) return [' ', semi - i + 1];
-  return v < 0x80 ? [String.fromCharCode(v), semi - i + 1] : undefined;
+  if (v === 160) return emit(32, semi - i + 1);
+  return v < 0x80 && emit(v, semi - i + 1);
 }
 
-function decode(raw: string, json: boolean, html: boolean): string {
-  const parts: string[] = [];
-  let copied = 0;
+/** Decodes into a buffer of the same size (every decoding shrinks or keeps the length). */
+function decode(raw: Buffer, json: boolean, html: boolean): string {
+  const out = Buffer.allocUnsafe(raw.length);
+  let o = 0;
   let i = 0;
+  // The next ">" is found once and reused by every "<" before it, so "<a<a<a..." stays linear.
+  let close = -1;
+  let searched = false;
   while (i < raw.length) {
-    const c = raw.charCodeAt(i);
-    let found: [string, number] | undefined;
-    if (json && c === 92) found = jsonEscape(raw, i);
+    const c = raw[i] as number;
+    let decoded = false;
+    if (json && c === 92) decoded = jsonEscape(raw, i);
     // A string delimiter ends a line: each JSON string is read as its own lines, so a frame at the
     // end of {"stack":"...at f (/x.js:1:2)"} or in ["at f (...)", "at g (...)"] keeps its shape.
-    else if (json && c === 34) found = ['\n', 1];
-    else if (html && c === 60) found = htmlTag(raw, i);
-    else if (html && c === 38) found = htmlEntity(raw, i);
-    if (found === undefined) {
+    else if (json && c === 34) decoded = emit(10, 1);
+    else if (html && c === 60) {
+      // Searched again only once passed; none found once means none after any later "<" either.
+      if (!searched || (close >= 0 && close < i)) {
+        close = raw.indexOf(62, i + 1);
+        searched = true;
+      }
+      decoded = htmlTag(raw, i, close);
+    } else if (html && c === 38) decoded = htmlEntity(raw, i);
+    if (!decoded) {
+      out[o++] = c;
       i++;
       continue;
     }
-    parts.push(raw.slice(copied, i), found[0]);
-    i += found[1];
-    copied = i;
+    if (step.byte >= 0) out[o++] = step.byte;
+    i += step.length;
   }
-  if (copied === 0) return raw;
-  parts.push(raw.slice(copied));
-  return parts.join('');
+  return out.toString('latin1', 0, o);
 }
 
-function firstNonBlank(raw: string): number {
+function firstNonBlank(raw: Buffer): number {
   for (let i = 0; i < raw.length; i++) {
-    const c = raw.charCodeAt(i);
-    if (!(isBlank(c) || c === 10 || c === 0xfeff || c === 0xef || c === 0xbb || c === 0xbf)) return c;
+    const c = raw[i] as number;
+    // Blanks, line breaks and a UTF-8 byte order mark.
+    if (!(isBlank(c) || c === 10 || c === 0xef || c === 0xbb || c === 0xbf)) return c;
   }
   return 0;
 }
@@ -622,19 +668,124 @@ function firstNonBlank(raw: string): number {
 export function leakText(body: Buffer, contentType: string | undefined): string | undefined {
   const ct = (contentType ?? '').toLowerCase();
   if (SKIPPED_MEDIA.some((m) => ct.startsWith(m))) return undefined;
-  const raw = body.toString('latin1', 0, Math.min(body.length, LEAK_SCAN_BYTES));
+  const raw = body.subarray(0, Math.min(body.length, LEAK_SCAN_BYTES));
   const first = firstNonBlank(raw);
   const html = ct.includes('html') || first === 60;
   const json = ct.includes('json') || first === 123 || first === 91;
-  return json || html ? decode(raw, json, html) : raw;
+  return json || html ? decode(raw, json, html) : raw.toString('latin1');
 }
 
-function viewOf(text: string): LeakView {
+// ---------------------------------------------------------------------------------------------
+// One pass for every literal: an Aho-Corasick automaton compiled to a dense transition table over
+// the characters the literals use (every other character leads back to the root).
+
+class LiteralScanner {
+  private readonly index = new Map<string, number>();
+  private readonly classes = new Uint8Array(256);
+  private readonly width: number;
+  private readonly delta: Int32Array;
+  private readonly outputs: (readonly number[])[];
+
+  constructor(literals: readonly string[]) {
+    const unique = [...new Set(literals)].filter((l) => l.length > 0);
+    for (const [i, l] of unique.entries()) this.index.set(l, i);
+    let classCount = 1;
+    for (const l of unique) {
+      for (let k = 0; k < l.length; k++) {
+        const c = l.charCodeAt(k);
+        // The text is read as latin1 and decoded escapes are ASCII: a non-ASCII literal never matches.
+        if (c > 0x7f) throw new TypeError('leak signature literals must be ASCII');
+        if (this.classes[c] === 0) this.classes[c] = classCount++;
+      }
+    }
+    this.width = classCount;
+    // The trie: goto[state * width + class], -1 when absent.
+    const states = 1 + unique.reduce((n, l) => n + l.length, 0);
+    const goto = new Int32Array(states * this.width).fill(-1);
+    const out: number[][] = [[]];
+    let count = 1;
+    unique.forEach((l, id) => {
+      let state = 0;
+      for (let k = 0; k < l.length; k++) {
+        const slot = state * this.width + (this.classes[l.charCodeAt(k)] as number);
+        if ((goto[slot] as number) < 0) {
+          goto[slot] = count++;
+          out.push([]);
+        }
+        state = goto[slot] as number;
+      }
+      (out[state] as number[]).push(id);
+    });
+    // Breadth-first: failure links, merged outputs, and the full transition table.
+    this.delta = new Int32Array(count * this.width);
+    const fail = new Int32Array(count);
+    const queue: number[] = [];
+    for (let c = 1; c < this.width; c++) {
+      const next = goto[c] as number;
+      if (next > 0) queue.push(next);
+      this.delta[c] = Math.max(next, 0);
+    }
+    for (let head = 0; head < queue.length; head++) {
+      const state = queue[head] as number;
+      for (let c = 1; c < this.width; c++) {
+        const next = goto[state * this.width + c] as number;
+        const viaFail = this.delta[(fail[state] as number) * this.width + c] as number;
+        if (next > 0) {
+          fail[next] = viaFail;
+          out[next] = [...(out[next] as number[]), ...(out[viaFail] as number[])];
+          queue.push(next);
+          this.delta[state * this.width + c] = next;
+        } else this.delta[state * this.width + c] = viaFail;
+      }
+    }
+    this.outputs = out;
+  }
+
+  /** Marks, per literal, whether it occurs in the text. */
+  scan(text: string): Uint8Array {
+    const found = new Uint8Array(this.index.size);
+    const { classes, delta, width, outputs } = this;
+    let state = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      state = delta[state * width + (c < 256 ? (classes[c] as number) : 0)] as number;
+      const hits = outputs[state] as readonly number[];
+      for (let k = 0; k < hits.length; k++) found[hits[k] as number] = 1;
+    }
+    return found;
+  }
+
+  /** Whether the literal was found; undefined when it was not declared. */
+  lookup(found: Uint8Array, literal: string): boolean | undefined {
+    const id = this.index.get(literal);
+    return id === undefined ? undefined : found[id] === 1;
+  }
+}
+
+const scanners = new WeakMap<readonly LeakSignature[], LiteralScanner>();
+
+function scannerFor(signatures: readonly LeakSignature[]): LiteralScanner {
+  let scanner = scanners.get(signatures);
+  if (scanner === undefined) {
+    scanner = new LiteralScanner([
+      RUBY_FRAME_PIECE,
+      GO_FRAME_PIECE,
+      ...signatures.flatMap((s) => s.literals),
+    ]);
+    scanners.set(signatures, scanner);
+  }
+  return scanner;
+}
+
+function viewOf(text: string, scanner: LiteralScanner): LeakView {
+  const found = scanner.scan(text);
+  const has = (literal: string): boolean => scanner.lookup(found, literal) ?? text.indexOf(literal) >= 0;
   let counts: Record<FrameKind, number> | undefined;
   return {
     text,
+    has,
     frames(kind: FrameKind): number {
-      counts ??= countFrames(text);
+      counts ??= countFrames(text, has(RUBY_FRAME_PIECE), has(GO_FRAME_PIECE));
       return counts[kind];
     },
   };
@@ -648,7 +799,7 @@ export function findLeakSignature(
 ): LeakSignature | undefined {
   const text = leakText(body, contentType);
   if (text === undefined || text.length === 0) return undefined;
-  const view = viewOf(text);
+  const view = viewOf(text, scannerFor(signatures));
   for (const signature of signatures) if (signature.matches(view)) return signature;
   return undefined;
 }

@@ -5,6 +5,7 @@ import { generateApiKey } from '../../authenticate/api-key/format.js';
 import {
   ALL_PATTERNS,
   createMasker,
+  DEFAULT_KEEP_NAMES,
   DEFAULT_PATTERNS,
   DEFAULT_SENSITIVE_NAMES,
   ibanChecksumValid,
@@ -150,11 +151,12 @@ describe('mask: field names', () => {
     assert.equal(({} as Record<string, unknown>).password, undefined);
   });
 
-  it('does not rewrite object keys or numbers', () => {
-    const body = { '4111111111111111': 4111111111111111, 'ann@example.com': 'x' };
+  it('never rewrites object keys; numbers only when they are Luhn-valid card numbers', () => {
+    const body = { '4111111111111111': 4111111111111111, 'ann@example.com': 'x', order: 1234567890123, n: 42 };
     const out = masker().mask(body);
-    assert.equal(out.masked, 0);
-    assert.deepEqual(Object.keys(body), ['4111111111111111', 'ann@example.com']);
+    assert.equal(out.masked, 1);
+    assert.deepEqual(Object.keys(body), ['4111111111111111', 'ann@example.com', 'order', 'n']);
+    assert.deepEqual(body, { '4111111111111111': '************1111', 'ann@example.com': 'x', order: 1234567890123, n: 42 });
   });
 });
 
@@ -547,5 +549,37 @@ describe('mask: robustness', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       assert.ok(ms < 1000, `${input.slice(0, 12)}… took ${ms.toFixed(0)} ms`);
     }
+  });
+});
+
+describe('mask: keep list', () => {
+  it('pagination cursors ending in "token" stay readable; real tokens and exact names are still masked', () => {
+    const m = createMasker({
+      names: [...DEFAULT_SENSITIVE_NAMES],
+      patterns: [],
+      replacement: '[REDACTED]',
+      keep: [...DEFAULT_KEEP_NAMES],
+    });
+    const { value, masked } = m.mask({
+      nextPageToken: 'abc',
+      next_token: 'def',
+      githubToken: 'g',
+      accessToken: 'h',
+    });
+    assert.deepEqual(value, {
+      nextPageToken: 'abc',
+      next_token: 'def',
+      githubToken: '[REDACTED]',
+      accessToken: '[REDACTED]',
+    });
+    assert.equal(masked, 2);
+    // An exact sensitive name wins over the keep list.
+    const strict = createMasker({
+      names: ['nextToken'],
+      patterns: [],
+      replacement: 'x',
+      keep: ['nextToken'],
+    });
+    assert.deepEqual(strict.mask({ nextToken: 'v' }).value, { nextToken: 'x' });
   });
 });

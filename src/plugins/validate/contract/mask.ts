@@ -15,8 +15,8 @@ import { KEY_LENGTH, KEY_PREFIX } from '../../authenticate/api-key/format.js';
  *   is only a prefix or a middle part ("tokenType", "passwordPolicy", "secretary"). The value of a
  *   matching field is replaced by `replacement` whatever its type (objects, arrays, null included).
  * - Value patterns, applied to every string leaf anywhere (array items, under unmatched names, the
- *   root). Object KEYS are never rewritten and numbers are never touched (a JSON number is not turned
- *   into a string; card numbers sent as numbers are not masked).
+ *   root). Object KEYS are never rewritten. Numbers are left alone except a 13–16 digit integer that
+ *   passes the Luhn check while card-number masking is on: it becomes a masked string.
  *
  * Every scanner is a hand-written linear pass (no regular expressions on upstream data).
  *
@@ -35,7 +35,27 @@ export interface MaskOptions {
   readonly replacement: string;
   /** Deepest container looked into (root = 0); deeper ones are replaced whole. Default 64. */
   readonly maxDepth?: number;
+  /**
+   * Names never masked by name although they end in a strong word (pagination cursors such as
+   * nextPageToken): an exact entry of `names` still wins. Values are still scanned by pattern.
+   */
+  readonly keep?: readonly string[];
 }
+
+/** Cursor and token-type names that end in "token" but are not secrets. */
+export const DEFAULT_KEEP_NAMES: readonly string[] = Object.freeze([
+  'nextPageToken',
+  'pageToken',
+  'prevPageToken',
+  'previousPageToken',
+  'nextToken',
+  'continuationToken',
+  'nextContinuationToken',
+  'paginationToken',
+  'cursorToken',
+  'syncToken',
+  'resumeToken',
+]);
 
 export interface MaskResult {
   readonly value: unknown;
@@ -123,7 +143,9 @@ export function normalizeFieldName(name: string): string {
 type StringMask = (text: string, replacement: string) => string;
 
 interface Compiled {
+  readonly cardNumbers: boolean;
   readonly exact: ReadonlySet<string>;
+  readonly keep: ReadonlySet<string>;
   readonly suffixes: readonly string[];
   readonly scanners: readonly StringMask[];
   readonly replacement: string;
@@ -163,12 +185,16 @@ function compile(options: MaskOptions): Compiled {
   for (const pattern of options.patterns) {
     if (!SCAN_ORDER.includes(pattern)) throw new MaskOptionsError('unknown mask pattern');
   }
-  return { exact, suffixes, scanners, replacement: options.replacement, maxDepth };
+  const keep = new Set((options.keep ?? []).map(normalizeFieldName));
+  const cardNumbers = options.patterns.includes('card-number');
+  return { cardNumbers, exact, keep, suffixes, scanners, replacement: options.replacement, maxDepth };
 }
 
 function nameMatches(key: string, compiled: Compiled): boolean {
   const normalized = normalizeFieldName(key);
   if (compiled.exact.has(normalized)) return true;
+  // Names that end in a strong word but carry no secret (pagination cursors) stay readable.
+  if (compiled.keep.has(normalized)) return false;
   for (const suffix of compiled.suffixes) {
     if (normalized.endsWith(suffix)) return true;
   }
@@ -180,6 +206,17 @@ function visit(value: unknown, depth: number, compiled: Compiled, counter: { mas
     const masked = maskString(value, compiled);
     if (masked !== value) counter.masked++;
     return masked;
+  }
+  if (typeof value === 'number') {
+    // A card number sent as a JSON number (13–16 digits fit a double exactly): masked like text.
+    if (compiled.cardNumbers && Number.isSafeInteger(value) && value >= 1e12) {
+      const digits = String(value);
+      if (luhnValid(digits, 0, digits.length)) {
+        counter.masked++;
+        return `${'*'.repeat(digits.length - 4)}${digits.slice(-4)}`;
+      }
+    }
+    return value;
   }
   if (value === null || typeof value !== 'object') return value;
   if (depth > compiled.maxDepth) {

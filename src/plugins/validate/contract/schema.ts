@@ -1,7 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { DEFAULT_PATTERNS, DEFAULT_SENSITIVE_NAMES } from './mask.js';
-
-const MASK_PATTERNS = ['card-number', 'us-ssn', 'iban', 'jwt', 'api-key', 'private-key', 'email'] as const;
+import { ALL_PATTERNS, DEFAULT_KEEP_NAMES, DEFAULT_PATTERNS, DEFAULT_SENSITIVE_NAMES } from './mask.js';
 
 export const contractSchema = Type.Object(
   {
@@ -102,7 +100,7 @@ export const contractSchema = Type.Object(
                 'Field names whose values are replaced, compared without case, "_", "-" or spaces ("api_key" = "apiKey"); password, secret, token, apikey and privatekey also match as name endings ("userPassword").',
               default: [...DEFAULT_SENSITIVE_NAMES],
             }),
-            patterns: Type.Array(Type.Union(MASK_PATTERNS.map((p) => Type.Literal(p))), {
+            patterns: Type.Array(Type.Union(ALL_PATTERNS.map((p) => Type.Literal(p))), {
               description:
                 'Value detectors applied to every string: card numbers (Luhn-checked; last 4 kept), US SSNs, IBANs (mod-97), JWTs, well-known API key formats, PEM private keys, e-mail addresses.',
               default: [...DEFAULT_PATTERNS],
