@@ -12,6 +12,11 @@ import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createDevCertificates, writeDevCertificates } from '../src/server/dev-certs.js';
 import { LOOPBACK, type ReadyMessage } from './child.js';
+import {
+  type ContractCompileFigures,
+  formatContractCompile,
+  runContractCompileBench,
+} from './contract-compile.js';
 import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verify.js';
 
 /**
@@ -27,15 +32,28 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  *                      on every request as Authorization: Bearer, so after the first request the
  *                      verified-token cache answers: the "cached RS256 JWT" chain)
  *   portcullis-apikey  the CLI, quick start chain + api-key  GET /api/hello → /hello
- *   portcullis-policy  portcullis-jwt + three CEL policy rules GET /api/hello → /hello
  *                      (SQLite key store in a temp dir; one key made with `portcullis keys create`
  *                      and sent on every request as Authorization: ApiKey)
+ *   portcullis-policy  portcullis-jwt + three CEL policy rules GET /api/hello → /hello
+ *   portcullis-post      the CLI, quick start chain, public    POST /api/items → /items
+ *                        route (anonymous, as the quick start's hello), request-guard maxBodyBytes
+ *                        4096; every request carries the same ~1 KB JSON order (ORDER_BODY)
+ *   portcullis-contract  portcullis-post + the `contract` plugin validating the request (its
+ *                        defaults: strict, hardened JSON, undeclared statuses refused; the answer
+ *                        body checks off) on an OpenAPI 3.0.3 description the bench writes, which
+ *                        declares POST /items with a body schema the order matches and a 201 JSON
+ *                        answer (issue 6: ≥ 0.9 × portcullis-post)
+ *   portcullis-contract-full  the same with the plugin at ALL its defaults: answers held, checked
+ *                        for leaks, stripped, validated (monitor) and masked (ratio printed)
  *
- * The two authenticated targets run on a config the bench writes into a temp dir: the quick start's
- * listeners, upstreams and global plugins, `plugins.authentication.anonymous` removed (a credential
- * is required), and the one route GET /api/hello with the authenticator. Before loading them the
- * bench checks that a request with the credential gets 200 and one without gets 401; a run with
- * any non-2xx answer is flagged, its goal fails, and the bench exits 1.
+ * The authenticated and POST targets run on configs the bench writes into a temp dir: the quick
+ * start's listeners, upstreams and global plugins, and one route. The authenticated ones drop
+ * `plugins.authentication.anonymous` (a credential is required) and route GET /api/hello with the
+ * authenticator. Before loading a target the bench checks that the request autocannon will send
+ * gets the expected answer (200 with the hello body; 201 with the upstream's receipt for the POST
+ * targets), that an authenticated target answers 401 without its credential, and that
+ * portcullis-contract answers 400 REQUEST_INVALID to the order with an undeclared "isAdmin": true
+ * (validation is on); a run with any non-2xx answer is flagged, its goal fails, and the bench exits 1.
  *
  * Opt-in (named in BENCH_TARGETS), HTTPS with keep-alive, both with the same dev certificate
  * (ECDSA P-256, from src/server/dev-certs.ts, written to a temp dir):
@@ -51,17 +69,24 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  * BENCH_CONNECTIONS (50), BENCH_PIPELINING (1), BENCH_ROUNDS (interleaved rounds, 2, even rounds in
  * reverse order; the table
  * shows the median), BENCH_TARGETS (comma list of the names above: direct, bare, portcullis, fastify,
- * portcullis-jwt, portcullis-apikey, portcullis-policy, portcullis-tls, nginx-tls; default the seven plain-HTTP ones),
+ * portcullis-jwt, portcullis-apikey, portcullis-policy, portcullis-post, portcullis-contract,
+ * portcullis-tls, nginx-tls; default the nine plain-HTTP ones),
  * BENCH_JWT_MS (ms per measurement of the uncached JWT verification cost, 1000; 0 skips it),
+ * BENCH_COMPILE_RUNS (cold start-up compiles of the 1,000-operation description, 3; 0 skips them),
  * BENCH_CPU_PROF (a directory: every
- * child runs with --cpu-prof into <dir>/<target>), BENCH_STRICT=1 (exit 1 when a target ratio misses),
+ * child runs with --cpu-prof into <dir>/<target>), BENCH_STRICT=1 (exit 1 when a target ratio or the
+ * compile goal misses),
  * BENCH_PORTCULLIS_CONFIG (another config for the Portcullis target; it must route GET /api/hello
  * to /hello on ${env:DEMO_API_URL} and listen on ${env:PORTCULLIS_PORT}).
  *
  * After the load runs, the bench measures the cost of ONE uncached JWT verification, RS256 (2048)
  * and ES256 (P-256), in this process with the targets idle (bench/jwt-verify.ts: jose's signature
  * check alone, the gateway's verifier with its cache off, and its cache hit), and prints it with the
- * table; the figures go into the results file as `jwtVerify`.
+ * table; the figures go into the results file as `jwtVerify`. Then it times the start-up compile of
+ * a 1,000-operation OpenAPI description (bench/contract-compile.ts: syntheticSpec(1000) compiled by
+ * buildContract with the plugin's defaults, each run in a fresh child process, so as cold as at a
+ * gateway start), prints each run and the median against the issue-6 goal (< 2 s), and stores them
+ * as `contractCompile`.
  *
  * Besides req/s and latency, each run reads the CPU time the target process (and the upstream)
  * used from /proc: on a small machine where client, proxy and upstream share the cores, CPU time
@@ -88,13 +113,37 @@ type TargetKey =
   | 'portcullis-jwt'
   | 'portcullis-apikey'
   | 'portcullis-policy'
+  | 'portcullis-post'
+  | 'portcullis-contract'
+  | 'portcullis-contract-full'
   | 'portcullis-tls'
   | 'nginx-tls';
+
+/** What autocannon sends to a target, and what the target must answer to it. */
+interface Exchange {
+  readonly method: 'GET' | 'POST';
+  /** A JSON body, sent as application/json (autocannon adds its Content-Length). */
+  readonly body?: string;
+  readonly status: number;
+  /** A piece of the upstream's answer the target must pass on. */
+  readonly contains: string;
+}
+
+/** A request the target must refuse: proves the stage under test is really on. */
+interface Refusal {
+  readonly why: string;
+  readonly body: string;
+  readonly status: number;
+  /** The problem code expected in the answer (so another stage's refusal does not count). */
+  readonly code: string;
+}
 
 interface Target {
   readonly key: TargetKey;
   readonly label: string;
   readonly path: string;
+  readonly exchange: Exchange;
+  readonly refusal?: Refusal;
   readonly url: string;
   /** The process serving the URL (for direct: the upstream; for nginx: its one worker). */
   readonly pid: number;
@@ -116,6 +165,7 @@ interface Settings {
   readonly handshakeSeconds: number;
   readonly handshakeWorkers: number;
   readonly jwtVerifyMs: number;
+  readonly compileRuns: number;
 }
 
 interface RunFigures {
@@ -183,23 +233,119 @@ const GOALS: readonly Goal[] = [
     denominator: 'portcullis-jwt',
     target: 0.95,
   },
+  {
+    // Issue 6: validating a 1 KB JSON body against the OpenAPI contract costs at most 10 %.
+    name: 'POST 1 KB JSON validated / not validated',
+    numerator: 'portcullis-contract',
+    denominator: 'portcullis-post',
+    target: 0.9,
+  },
 ];
+
+/** The goals whose numerator is the denominator's chain plus stages: their CPU µs/req difference is printed. */
+const ADDS_A_STAGE: ReadonlySet<Goal> = new Set(
+  GOALS.filter(
+    (g) =>
+      (g.denominator === 'portcullis' && g.numerator !== 'portcullis-tls') ||
+      g.denominator === 'portcullis-post',
+  ),
+);
 
 /** Ratios printed for information, without a target. */
 const COMPARISONS: readonly Omit<Goal, 'target'>[] = [
+  {
+    name: 'POST validated + answer checks / not validated',
+    numerator: 'portcullis-contract-full',
+    denominator: 'portcullis-post',
+  },
   { name: 'Portcullis HTTPS / nginx', numerator: 'portcullis-tls', denominator: 'nginx-tls' },
 ];
 
+/**
+ * The order every POST target receives: a customer, ten line items, an address and notes, ~1 KB
+ * of JSON as a shop front would send it. Always the same bytes, so every request costs the same.
+ */
+const ORDER = {
+  orderId: 'ord_7f3a9c2e41b8',
+  currency: 'EUR',
+  customer: {
+    id: 'cus_48213',
+    name: 'Ada Lovelace',
+    email: 'ada.lovelace@example.com',
+    phone: '+44 20 7946 0958',
+  },
+  items: [
+    'Espresso beans',
+    'Pour-over dripper',
+    'Paper filters',
+    'Burr grinder',
+    'Milk jug',
+    'Scale',
+    'Kettle',
+    'Tasting cups',
+    'Descaler',
+    'Travel mug',
+  ].map((name, i) => ({
+    sku: `SKU-${104210 + i * 37}`,
+    name,
+    qty: 1 + (i % 3),
+    price: Math.round((4.5 + i * 3.25) * 100) / 100,
+  })),
+  shippingAddress: { line1: '12 Analytical Row', city: 'London', postalCode: 'EC1A 1BB', country: 'GB' },
+  shippingMethod: 'express',
+  giftWrap: false,
+  notes: 'Leave it with the concierge. Fragile: glass.',
+  createdAt: '2024-05-14T09:31:07Z',
+};
+const ORDER_BODY = JSON.stringify(ORDER);
+/** The same order with a property the description does not declare (mass assignment). */
+const ORDER_WITH_ADMIN = JSON.stringify({ ...ORDER, isAdmin: true });
+/** What the shared upstream answers to POST /items (bench/targets/upstream.ts). */
+const ORDER_RECEIPT = '"status":"accepted"';
+
+const GET_HELLO: Exchange = { method: 'GET', status: 200, contains: 'hello from the demo API' };
+const POST_ORDER: Exchange = { method: 'POST', body: ORDER_BODY, status: 201, contains: ORDER_RECEIPT };
+
 const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
-  { key: 'direct', label: 'upstream direct', path: '/hello' },
-  { key: 'bare', label: 'bare node:http + undici', path: '/api/hello' },
-  { key: 'portcullis', label: 'portcullis (quickstart)', path: '/api/hello' },
-  { key: 'fastify', label: 'fastify + reply-from', path: '/api/hello' },
-  { key: 'portcullis-jwt', label: 'portcullis JWT RS256', path: '/api/hello' },
-  { key: 'portcullis-apikey', label: 'portcullis API key', path: '/api/hello' },
-  { key: 'portcullis-policy', label: 'portcullis JWT + 3 CEL rules', path: '/api/hello' },
-  { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello' },
-  { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello' },
+  { key: 'direct', label: 'upstream direct', path: '/hello', exchange: GET_HELLO },
+  { key: 'bare', label: 'bare node:http + undici', path: '/api/hello', exchange: GET_HELLO },
+  { key: 'portcullis', label: 'portcullis (quickstart)', path: '/api/hello', exchange: GET_HELLO },
+  { key: 'fastify', label: 'fastify + reply-from', path: '/api/hello', exchange: GET_HELLO },
+  { key: 'portcullis-jwt', label: 'portcullis JWT RS256', path: '/api/hello', exchange: GET_HELLO },
+  { key: 'portcullis-apikey', label: 'portcullis API key', path: '/api/hello', exchange: GET_HELLO },
+  {
+    key: 'portcullis-policy',
+    label: 'portcullis JWT + 3 CEL rules',
+    path: '/api/hello',
+    exchange: GET_HELLO,
+  },
+  { key: 'portcullis-post', label: 'portcullis POST 1 KB JSON', path: '/api/items', exchange: POST_ORDER },
+  {
+    key: 'portcullis-contract',
+    label: 'portcullis POST validated',
+    path: '/api/items',
+    exchange: POST_ORDER,
+    refusal: {
+      why: 'the order with an undeclared "isAdmin": true',
+      body: ORDER_WITH_ADMIN,
+      status: 400,
+      code: 'REQUEST_INVALID',
+    },
+  },
+  {
+    key: 'portcullis-contract-full',
+    label: 'portcullis POST validated + answers',
+    path: '/api/items',
+    exchange: POST_ORDER,
+    refusal: {
+      why: 'the order with an undeclared "isAdmin": true',
+      body: ORDER_WITH_ADMIN,
+      status: 400,
+      code: 'REQUEST_INVALID',
+    },
+  },
+  { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello', exchange: GET_HELLO },
+  { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello', exchange: GET_HELLO },
 ];
 
 /** What runs when BENCH_TARGETS is not set (the TLS targets are opt-in). */
@@ -211,6 +357,9 @@ const DEFAULT_TARGETS: readonly TargetKey[] = [
   'portcullis-jwt',
   'portcullis-apikey',
   'portcullis-policy',
+  'portcullis-post',
+  'portcullis-contract',
+  'portcullis-contract-full',
 ];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -239,6 +388,7 @@ function readSettings(): Settings {
     handshakeSeconds: intFromEnv('BENCH_HANDSHAKE_SECONDS', 5, 0, 120),
     handshakeWorkers: intFromEnv('BENCH_HANDSHAKE_WORKERS', 50, 1, 1000),
     jwtVerifyMs: intFromEnv('BENCH_JWT_MS', 1000, 0, 60_000),
+    compileRuns: intFromEnv('BENCH_COMPILE_RUNS', 3, 0, 20),
   };
 }
 
@@ -419,16 +569,31 @@ function cpuTimeUs(pid: number): number | undefined {
   }
 }
 
-/** One plain GET with a fresh connection (and the given headers). */
+/** The headers autocannon sends with a target's request: its credential, and the body's type. */
+function requestHeaders(
+  exchange: Exchange,
+  credential: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  return {
+    ...credential,
+    ...(exchange.body === undefined ? {} : { 'content-type': 'application/json' }),
+  };
+}
+
+/** One request with a fresh connection: the exchange's method, the given headers and body. */
 function probe(
   url: string,
-  headers: Readonly<Record<string, string>> = {},
+  method: string,
+  headers: Readonly<Record<string, string>>,
+  body?: string,
 ): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
+    const sent =
+      body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
     // For HTTPS the dev certificate is not verified (this request only, never process-wide).
     const req = (url.startsWith('https:') ? httpsRequest : request)(
       url,
-      { agent: false, timeout: 5000, rejectUnauthorized: false, headers },
+      { method, agent: false, timeout: 5000, rejectUnauthorized: false, headers: sent },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -441,28 +606,47 @@ function probe(
     );
     req.on('timeout', () => req.destroy(new Error(`${url}: probe timed out`)));
     req.on('error', fail);
-    req.end();
+    req.end(body);
   });
 }
 
 /**
- * The target must answer 200 with the upstream's body to the request autocannon will send (with
- * its credential). An authenticated target must also refuse the same request without the
- * credential (401): otherwise the bench would not be measuring an authenticated chain.
+ * The target must answer the request autocannon will send (with its credential and body) with the
+ * expected status and the upstream's answer. An authenticated target must also refuse the same
+ * request without the credential (401), and a target with a refusal must refuse that request with
+ * the expected status and problem code: otherwise the bench would not be measuring the stage it
+ * names (an authenticated chain, a validated body).
  */
 async function checkTarget(target: Target): Promise<void> {
-  const { status, body } = await probe(target.url, target.headers);
-  if (status !== 200 || !body.includes('hello from the demo API'))
+  const { exchange } = target;
+  const headers = requestHeaders(exchange, target.headers);
+  const { status, body } = await probe(target.url, exchange.method, headers, exchange.body);
+  if (status !== exchange.status || !body.includes(exchange.contains))
     throw new Error(
-      `${target.label} (${target.url}) answered ${status}${target.headers ? ' to the request with its credential' : ''}` +
+      `${target.label} (${exchange.method} ${target.url}) answered ${status}, not ${exchange.status}` +
+        `${target.headers ? ' to the request with its credential' : ''}` +
         ` (a benchmark of refusals is worthless): ${body.slice(0, 200)}`,
     );
-  if (target.headers === undefined) return;
-  const anonymous = await probe(target.url);
-  if (anonymous.status !== 401)
+  if (target.headers !== undefined) {
+    const anonymous = await probe(
+      target.url,
+      exchange.method,
+      requestHeaders(exchange, undefined),
+      exchange.body,
+    );
+    if (anonymous.status !== 401)
+      throw new Error(
+        `${target.label} (${target.url}) answered ${anonymous.status} without a credential, not 401: ` +
+          'the route is not authenticated',
+      );
+  }
+  const refusal = target.refusal;
+  if (refusal === undefined) return;
+  const refused = await probe(target.url, exchange.method, headers, refusal.body);
+  if (refused.status !== refusal.status || !refused.body.includes(refusal.code))
     throw new Error(
-      `${target.label} (${target.url}) answered ${anonymous.status} without a credential, not 401: ` +
-        'the route is not authenticated',
+      `${target.label} (${target.url}) answered ${refused.status} to ${refusal.why}, not ` +
+        `${refusal.status} ${refusal.code}: the stage under test is not on: ${refused.body.slice(0, 200)}`,
     );
 }
 
@@ -597,6 +781,152 @@ function apiKeyTarget(dir: string, upstreamUrl: string): AuthTarget {
   if (typeof key !== 'string' || key === '')
     throw new Error(`portcullis keys create --json printed no key: ${out.slice(0, 200)}`);
   return { config, headers: { authorization: `ApiKey ${key}` } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The POST targets: one public route POST /api/items → /items, with and without the contract.
+
+/**
+ * The quick start's listeners, upstreams and global plugins, and the one public route
+ * POST /api/items → /items: anonymous like the quick start's hello route (the chain under test is
+ * the body's), request-guard allowing 4 KiB bodies (the order fits with room), plus routePlugins.
+ */
+function postConfig(routePlugins: Record<string, unknown>): string {
+  const base = parseYaml(readFileSync(QUICKSTART_FILE, 'utf8')) as Record<string, unknown>;
+  const config = {
+    version: base.version,
+    listeners: base.listeners,
+    upstreams: base.upstreams,
+    routes: [
+      {
+        id: 'items',
+        path: '/api/items',
+        methods: ['POST'],
+        upstream: 'demo',
+        stripPrefix: '/api',
+        plugins: {
+          authentication: { anonymous: true },
+          'request-guard': { maxBodyBytes: 4096 },
+          ...routePlugins,
+        },
+      },
+    ],
+    plugins: base.plugins,
+  };
+  return `# Written by bench/run.ts (portcullis-post / portcullis-contract targets).
+${stringifyYaml(config)}`;
+}
+
+/** A bounded string, as a careful description declares its strings. */
+function text(maxLength: number, more: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'string', maxLength, ...more };
+}
+
+function jsonContent(ref: string): Record<string, unknown> {
+  return { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } };
+}
+
+/**
+ * The description portcullis-contract enforces: POST /items takes exactly ORDER (every member
+ * typed and bounded, the usual ones required; no additionalProperties: strict mode closes the
+ * objects, which the isAdmin check proves) and answers 201 with the upstream's receipt.
+ */
+function orderDescription(): Record<string, unknown> {
+  const Customer = {
+    type: 'object',
+    required: ['id', 'name', 'email'],
+    properties: {
+      id: text(32),
+      name: text(100),
+      email: text(254, { format: 'email' }),
+      phone: text(32),
+    },
+  };
+  const LineItem = {
+    type: 'object',
+    required: ['sku', 'qty', 'price'],
+    properties: {
+      sku: text(10, { pattern: '^SKU-[0-9]{6}$' }),
+      name: text(100),
+      qty: { type: 'integer', minimum: 1, maximum: 999 },
+      price: { type: 'number', minimum: 0, maximum: 100000 },
+    },
+  };
+  const Address = {
+    type: 'object',
+    required: ['line1', 'city', 'postalCode', 'country'],
+    properties: {
+      line1: text(200),
+      line2: text(200),
+      city: text(100),
+      postalCode: text(16),
+      country: text(2, { minLength: 2, pattern: '^[A-Z]{2}$' }),
+    },
+  };
+  const Order = {
+    type: 'object',
+    required: ['orderId', 'currency', 'customer', 'items', 'shippingAddress'],
+    properties: {
+      orderId: text(32, { pattern: '^ord_[0-9a-f]{12}$' }),
+      currency: { type: 'string', enum: ['EUR', 'GBP', 'USD'] },
+      customer: { $ref: '#/components/schemas/Customer' },
+      items: { type: 'array', minItems: 1, maxItems: 100, items: { $ref: '#/components/schemas/LineItem' } },
+      shippingAddress: { $ref: '#/components/schemas/Address' },
+      shippingMethod: { type: 'string', enum: ['standard', 'express'] },
+      giftWrap: { type: 'boolean' },
+      notes: text(500),
+      createdAt: { type: 'string', format: 'date-time' },
+    },
+  };
+  const Receipt = {
+    type: 'object',
+    required: ['id', 'status'],
+    properties: { id: text(36), status: { type: 'string', enum: ['accepted', 'rejected'] } },
+  };
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Bench orders API', version: '1.0.0' },
+    paths: {
+      '/items': {
+        post: {
+          operationId: 'createOrder',
+          requestBody: { required: true, content: jsonContent('Order') },
+          responses: {
+            '201': { description: 'The order is accepted.', content: jsonContent('Receipt') },
+            '400': { description: 'The order is invalid.' },
+          },
+        },
+      },
+    },
+    components: { schemas: { Order, Customer, LineItem, Address, Receipt } },
+  };
+}
+
+/** portcullis-post: the config alone. */
+function postTarget(dir: string): string {
+  const config = join(dir, 'portcullis-post.yaml');
+  writeFileSync(config, postConfig({}));
+  return config;
+}
+
+/**
+ * portcullis-contract: the description and the config with the contract plugin validating requests
+ * (its defaults: strict, hardened JSON, undeclared statuses refused) and the answer-side body checks
+ * off; portcullis-contract-full: the plugin at all its defaults (answers held, leak-checked,
+ * stripped, validated in monitor mode and masked).
+ */
+function contractTarget(dir: string, full: boolean): string {
+  const spec = join(dir, 'openapi.yaml');
+  writeFileSync(
+    spec,
+    `# Written by bench/run.ts (portcullis-contract targets).\n${stringifyYaml(orderDescription())}`,
+  );
+  const config = join(dir, full ? 'portcullis-contract-full.yaml' : 'portcullis-contract.yaml');
+  const response = full
+    ? {}
+    : { response: { validate: 'off', stripUndeclared: false, hideLeaks: false, mask: { enabled: false } } };
+  writeFileSync(config, postConfig({ contract: { spec, basePath: '/api', ...response } }));
+  return config;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -783,14 +1113,20 @@ async function handshakeRate(target: Target, settings: Settings): Promise<Handsh
 // Load and figures.
 
 async function load(target: Target, settings: Settings, seconds: number): Promise<autocannon.Result> {
-  return autocannon({
+  const { exchange } = target;
+  const headers = requestHeaders(exchange, target.headers);
+  // autocannon takes `body` (bench/autocannon.d.ts declares only what the GET targets needed).
+  const options: autocannon.Options & { body?: string } = {
     url: target.url,
     connections: settings.connections,
     pipelining: settings.pipelining,
     duration: seconds,
     timeout: 10,
-    ...(target.headers === undefined ? {} : { headers: { ...target.headers } }),
-  });
+    method: exchange.method,
+    ...(Object.keys(headers).length === 0 ? {} : { headers }),
+    ...(exchange.body === undefined ? {} : { body: exchange.body }),
+  };
+  return autocannon(options);
 }
 
 interface CpuMark {
@@ -894,7 +1230,8 @@ function printTable(rows: readonly Summary[], settings: Settings): void {
     'CPU µs/req',
     'CPU %',
   ];
-  const widths = head.map((h, i) => (i === 0 ? 25 : Math.max(h.length, 7)));
+  const labelWidth = Math.max(25, ...rows.map((r) => r.label.length));
+  const widths = head.map((h, i) => (i === 0 ? labelWidth : Math.max(h.length, 7)));
   const inFlight = settings.connections * settings.pipelining;
   const line = (cells: string[]): string =>
     `| ${cells.map((c, i) => pad(c, widths[i] as number, i > 0)).join(' | ')} |`;
@@ -946,10 +1283,16 @@ async function main(): Promise<number> {
   const wantsTls = settings.targets.some((t) => t === 'portcullis-tls' || t === 'nginx-tls');
   const tlsDir = wantsTls ? await devCertDir() : undefined;
   if (tlsDir !== undefined) cleanups.push(() => rmSync(tlsDir, { recursive: true, force: true }));
-  let authDir: string | undefined;
+  // The configs (and key store, description) the bench writes for the generated targets.
+  let configDir: string | undefined;
   cleanups.push(() => {
-    if (authDir !== undefined) rmSync(authDir, { recursive: true, force: true });
+    if (configDir !== undefined) rmSync(configDir, { recursive: true, force: true });
   });
+  if (settings.targets.some((t) => t.startsWith('portcullis-post') || t.startsWith('portcullis-contract')))
+    console.log(
+      `  POST targets send one order of ${Buffer.byteLength(ORDER_BODY)} bytes of JSON ` +
+        `(${ORDER.items.length} line items) to /api/items`,
+    );
   for (const spec of ALL_TARGETS) {
     if (!settings.targets.includes(spec.key)) continue;
     let started: Started;
@@ -963,14 +1306,25 @@ async function main(): Promise<number> {
       spec.key === 'portcullis-apikey' ||
       spec.key === 'portcullis-policy'
     ) {
-      authDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-auth-'));
-      const dir = authDir;
+      configDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-'));
+      const dir = configDir;
       const auth =
         spec.key === 'portcullis-apikey'
           ? apiKeyTarget(dir, upstreamUrl)
           : await jwtTarget(dir, spec.key === 'portcullis-policy');
       headers = auth.headers;
       started = await startPortcullis(spec.key, auth.config, upstreamUrl, settings.cpuProfDir);
+    } else if (
+      spec.key === 'portcullis-post' ||
+      spec.key === 'portcullis-contract' ||
+      spec.key === 'portcullis-contract-full'
+    ) {
+      configDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-'));
+      const config =
+        spec.key === 'portcullis-post'
+          ? postTarget(configDir)
+          : contractTarget(configDir, spec.key === 'portcullis-contract-full');
+      started = await startPortcullis(spec.key, config, upstreamUrl, settings.cpuProfDir);
     } else if (spec.key === 'portcullis-tls') {
       started = await startPortcullis(spec.key, HTTPS_CONFIG, upstreamUrl, settings.cpuProfDir, tlsDir);
       scheme = 'https';
@@ -1073,7 +1427,7 @@ async function main(): Promise<number> {
         `${pass ? 'PASS' : valid ? 'MISS' : 'INVALID (errors or non-2xx)'}` +
         `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
         (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`) +
-        (cpuUsAdded === undefined || goal.denominator !== 'portcullis' || goal.numerator === 'portcullis-tls'
+        (cpuUsAdded === undefined || !ADDS_A_STAGE.has(goal)
           ? ''
           : `   CPU added: ${cpuUsAdded >= 0 ? '+' : ''}${cpuUsAdded.toFixed(1)} µs/req`),
     );
@@ -1117,6 +1471,18 @@ async function main(): Promise<number> {
     console.log(formatJwtBench(jwtVerify));
   }
 
+  // The start-up compile of a 1,000-operation description, each run in a cold child process.
+  let contractCompile: ContractCompileFigures | undefined;
+  if (settings.compileRuns > 0) {
+    console.log(
+      `\nOpenAPI contract start-up compile (syntheticSpec(1000), buildContract with the plugin's defaults, ` +
+        `${settings.compileRuns} cold child process(es)):\n`,
+    );
+    contractCompile = await runContractCompileBench(1000, settings.compileRuns);
+    console.log(formatContractCompile(contractCompile));
+    if (!contractCompile.pass) missed = true;
+  }
+
   mkdirSync(dirname(RESULTS_FILE), { recursive: true });
   writeFileSync(
     RESULTS_FILE,
@@ -1129,6 +1495,7 @@ async function main(): Promise<number> {
         results: rows,
         goals,
         jwtVerify,
+        contractCompile,
         skipped,
         clean,
       },

@@ -5,7 +5,13 @@ import { listenAndAnnounce } from '../child.js';
  * The one shared upstream: answers the quick start's routes the way examples/demo-api does
  * (GET /hello → a ~70-byte JSON body with the same headers), but without a URL parse per request,
  * so the upstream's own cost stays small and equal for every target.
+ *
+ * POST /items (the POST targets, with and without the OpenAPI contract) reads the body to the end
+ * WITHOUT parsing it and answers 201 with a fixed small JSON: what the upstream costs must not
+ * depend on the body, so the two targets differ only by the gateway's validation.
  */
+
+const CREATED = JSON.stringify({ id: '123', status: 'accepted' });
 
 function send(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, {
@@ -28,6 +34,11 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
   if (read && path.startsWith('/orders/')) {
     send(res, 200, JSON.stringify({ id: path.slice(8), item: 'portcullis', quantity: 1, ownerId: 'alice' }));
+    return;
+  }
+  if (req.method === 'POST' && path === '/items') {
+    req.resume();
+    req.once('end', () => send(res, 201, CREATED));
     return;
   }
   // Anything with a body is read to the end before answering, so keep-alive stays usable.
