@@ -67,6 +67,24 @@ it('the quick start runs the demo API behind the gateway and its three curl comm
     assert.equal(created.status, 201);
     assert.equal(((await created.json()) as { ownerId: string }).ownerId, 'quickstart-demo');
     assert.ok(existsSync(join(data, 'portcullis.db')));
+    // The demo API's OpenAPI description: an order may not name its own owner (read-only), and an
+    // id that is not digits never reaches the demo API.
+    const forged = await fetch(`${url}/api/orders`, {
+      method: 'POST',
+      headers: { authorization: `ApiKey ${printed[1]}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ item: 'moat', ownerId: 'mallory' }),
+    });
+    assert.equal(forged.status, 400);
+    const problem = (await forged.json()) as { code: string; errors: { pointer: string }[] };
+    assert.equal(problem.code, 'REQUEST_INVALID');
+    assert.deepEqual(
+      problem.errors.map((e) => e.pointer),
+      ['/body/ownerId'],
+    );
+    const badId = await fetch(`${url}/api/orders/42abc`, {
+      headers: { authorization: `ApiKey ${printed[1]}` },
+    });
+    assert.equal(badId.status, 400);
 
     const masked = await fetch(`${url}/api/boom`);
     assert.equal(masked.status, 500);
