@@ -183,6 +183,20 @@ export const ERRORS = {
       'The body passed a structural limit while it was streamed, before it was parsed: nesting depth, members of one object, members in total, items of one array, or bytes of one string.',
     fix: 'Send a flatter or smaller document, or raise the contract plugin\'s "json" limits for the route.',
   },
+  ATTACK_DETECTED: {
+    status: 403,
+    title: 'Request blocked: attack pattern',
+    meaning:
+      'The attack-detection stage found hostile content in a value (SQL injection, cross-site scripting, command injection, path traversal, SSRF, …) and its anomaly score reached the threshold. The detail lists the rule ids that matched; the payload is never echoed. The gateway log has each match with its location and a short redacted snippet.',
+    fix: 'If the request is legitimate, tell the API owner the request id and rule ids: an exclusion for that rule and field (plugins.attack-detection.exclusions) or a lower paranoia level fixes a false positive.',
+  },
+  VIRTUAL_PATCH: {
+    status: 403,
+    title: 'Request blocked by a virtual patch',
+    meaning:
+      'A virtual patch (plugins.virtual-patch.patches) matched the request: a declarative rule that shields a known weakness of the upstream until it is fixed. The detail names the patch id.',
+    fix: 'If the request is legitimate, tell the API owner the patch id; the patch can be narrowed, or it expires on its date.',
+  },
   RESPONSE_CONTRACT: {
     status: 502,
     title: 'Upstream answer broke the API contract',

@@ -415,6 +415,141 @@ describe('JsonScanner: key decoding', () => {
   });
 });
 
+/** `count` distinct names of `bytes` bytes each ("k" then digits, padded with "x"). */
+function names(count: number, bytes: number): string[] {
+  return Array.from({ length: count }, (_, k) => `k${k}`.padEnd(bytes, 'x'));
+}
+
+function objectOf(keys: readonly string[]): string {
+  return `{${keys.map((k) => `${JSON.stringify(k)}:0`).join(',')}}`;
+}
+
+describe('JsonScanner: small and large objects', () => {
+  // Up to 16 keys of up to 32 bytes are compared as bytes; past either bound an object's names
+  // move into a Set. A repeat must be found the same on both sides and across the move.
+  it('finds a repeat before, at and after the move to a Set, for short and long names', () => {
+    for (const bytes of [1, 31, 32, 33, 40]) {
+      for (const count of [1, 2, 15, 16, 17, 40]) {
+        const keys =
+          bytes === 1 ? names(count, 1).map((_, k) => String.fromCharCode(0x41 + k)) : names(count, bytes);
+        assert.equal(verdict([Buffer.from(objectOf(keys))]), 'ok', `${count} x ${bytes}`);
+        for (const again of [0, count - 1]) {
+          const body = `${objectOf(keys).slice(0, -1)},${JSON.stringify(keys[again])}:1}`;
+          assert.equal(
+            splitVerdict(body),
+            `duplicate-key@${Buffer.byteLength(body) - 4}`,
+            `${count} x ${bytes}`,
+          );
+        }
+      }
+    }
+  });
+
+  it('keeps a parent’s names while children open and close, small or large', () => {
+    const big = objectOf(names(20, 4));
+    const long = objectOf(names(2, 40));
+    for (const child of ['{}', '{"a":1}', big, long, `[${big},${long}]`, `{"x":${big}}`]) {
+      assert.equal(splitVerdict(`{"a":${child},"b":${child},"c":1}`), 'ok', child);
+      const dup = `{"a":${child},"b":${child},"a":1}`;
+      assert.equal(splitVerdict(dup), `duplicate-key@${Buffer.byteLength(dup) - 4}`, child);
+    }
+    // A large parent, small children with its names, then a repeat in the parent.
+    const parent = names(20, 4).map((k) => `"${k}":{"${k}":1}`);
+    assert.equal(splitVerdict(`{${parent.join(',')}}`), 'ok');
+    const dup = `{${parent.join(',')},"k7xx":2}`;
+    assert.equal(splitVerdict(dup), `duplicate-key@${Buffer.byteLength(dup) - 4}`);
+  });
+
+  it('gives the same verdicts when scanners take turns (they share a spare key arena)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }).filter((v) => !hasUnsafeKey(v)),
+            fc.boolean(),
+            fc.integer({ min: 1, max: 7 }),
+          ),
+          { minLength: 2, maxLength: 4 },
+        ),
+        (docs) => {
+          // Some bodies repeat their last key, so some scanners are refused halfway.
+          const bodies = docs.map(([value, repeat]) => {
+            const text = JSON.stringify({ first: value, last: value });
+            return Buffer.from(repeat ? `${text.slice(0, -1)},"last":0}` : text);
+          });
+          const alone = bodies.map((body) => verdict([body]));
+          const scanners = bodies.map(() => new JsonScanner(LARGE));
+          const results: string[] = bodies.map(() => '');
+          const at = bodies.map(() => 0);
+          for (let busy = true; busy; ) {
+            busy = false;
+            bodies.forEach((body, k) => {
+              if (results[k] !== '') return;
+              busy = true;
+              const step = (docs[k] as [unknown, boolean, number])[2];
+              try {
+                if (at[k] === body.length) {
+                  (scanners[k] as JsonScanner).end();
+                  results[k] = 'ok';
+                } else {
+                  const to = Math.min(body.length, (at[k] as number) + step);
+                  (scanners[k] as JsonScanner).write(body.subarray(at[k], to));
+                  at[k] = to;
+                }
+              } catch (err) {
+                if (!(err instanceof JsonScanError)) throw err;
+                results[k] = `${err.reason}@${err.offset}`;
+              }
+            });
+          }
+          assert.deepEqual(results, alone);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// Strings of mostly non-ASCII bytes, valid or not: bytes around every UTF-8 boundary.
+const UTF8_BYTES = [
+  0x41, 0x22, 0x5c, 0x6e, 0x1f, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
+  0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+];
+
+describe('JsonScanner: UTF-8 checked a chunk at a time', () => {
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 30 }).map((s) => Buffer.from(s, 'utf8')),
+    fc.array(fc.constantFrom(...UTF8_BYTES), { maxLength: 30 }).map((b) => Buffer.from(b)),
+  );
+
+  it('places every refusal as the byte-per-byte state machine does', () => {
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(), (parts, cut, max) => {
+        // Several strings in one chunk: the native check covers all of them at once.
+        const body = Buffer.concat([
+          Buffer.from('["'),
+          ...parts.flatMap((p, k) => (k === 0 ? [p] : [Buffer.from('","'), p])),
+          Buffer.from('"]'),
+        ]);
+        const limits = { ...LARGE, maxStringBytes: max % 40 };
+        const single: Uint8Array[] = [];
+        for (let k = 0; k < body.length; k++) single.push(body.subarray(k, k + 1));
+        const expected = verdict(single, limits);
+        assert.equal(verdict([body], limits), expected);
+        const at = cut % (body.length + 1);
+        assert.equal(verdict([body.subarray(0, at), body.subarray(at)], limits), expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('accepts long valid text, whole or cut inside a character', () => {
+    const body = Buffer.from(JSON.stringify({ note: 'Blåbærsyltetøy, 中文字符, 😀 '.repeat(50) }));
+    for (let at = 0; at <= body.length; at += 7)
+      assert.equal(verdict([body.subarray(0, at), body.subarray(at)]), 'ok', `split at ${at}`);
+  });
+});
+
 describe('JsonScanner: properties', () => {
   it('accepts whatever JSON.stringify writes (compact or indented, split anywhere)', () => {
     fc.assert(

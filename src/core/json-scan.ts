@@ -4,7 +4,11 @@
  * prototype-polluting keys, invalid UTF-8. A byte-level state machine: no regex, no recursion, no
  * JSON.parse, linear time. Memory is O(depth) plus the decoded keys of the objects still open.
  */
+import { isUtf8 } from 'node:buffer';
 import { hexVal } from './percent.js';
+
+// Buffer's own latin1 decoder, callable on a plain Uint8Array (the key arena is one).
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 export interface JsonLimits {
   /** Nesting of objects and arrays; the depth of `{}` is 1. */
@@ -107,10 +111,35 @@ const LITERALS: readonly Uint8Array[] = [
 ];
 
 /** Keys that reach Object.prototype through naive merges and `obj[key] = value`. */
-const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+const UNSAFE_KEYS: readonly Uint8Array[] = ['__proto__', 'constructor', 'prototype'].map((k) =>
+  Buffer.from(k, 'latin1'),
+);
 
-// Large documents repeat the same few names; reusing their strings skips most key allocations (a
-// third of the scan time without it). Colliding names only miss, so a hostile body cannot make it
+// Most objects are small with short names: their keys stay as bytes in the arena and a repeat is
+// found by comparing bytes, no string or Set per key (those were most of the scan time). The
+// bounds keep that comparison linear: a key meets at most SMALL_OBJECT_KEYS - 1 others, each of
+// at most SMALL_KEY_BYTES. A larger object moves its names into a Set (V8 seeds its string hash,
+// so colliding names cannot make it quadratic).
+const SMALL_OBJECT_KEYS = 16;
+const SMALL_KEY_BYTES = 32;
+
+// A fresh arena per body cost a fifth of the scan (a typed array this size lives off the heap).
+// One spare waits for the next scanner: a scanner holds it from its first key until end() or a
+// refusal, so bodies read in turns never share one. It is zeroed on return, so no body's names
+// outlive that body, and only an arena never grown is kept: its size tells nothing either.
+const ARENA_BYTES = 256;
+let spareArena: Uint8Array | undefined;
+
+// One frame per open container (index = depth): its kind, members so far, and where its keys
+// start in the arena and in the key table. A flat number array: one allocation for all depths.
+const FRAME = 4;
+const F_KIND = 0;
+const F_COUNT = 1;
+const F_ARENA = 2; // arena offset of the object's first key byte
+const F_TABLE = 3; // key-table index of its first key; -1 once its names are in a Set
+
+// Large objects (those past the bounds above) in large documents repeat the same few names;
+// reusing their strings skips most key allocations. Colliding names only miss, so a hostile body cannot make it
 // slower. The cache lives in one scanner: shared across bodies, hit timing would tell one client
 // which names another one sent.
 const KEY_CACHE_SLOTS = 256; // a power of two
@@ -148,6 +177,21 @@ function simpleEscape(c: number): number {
   }
 }
 
+/**
+ * Where the valid UTF-8 from `from` (a character boundary) ends: the chunk's end, less a
+ * character it cuts short, when that part is all valid; 0 when it is not. The state machine
+ * reads whatever this does not vouch for, and places each refusal.
+ */
+function validUtf8End(chunk: Uint8Array, from: number): number {
+  const n = chunk.length;
+  let lead = n - 1;
+  while (lead > from && lead > n - 4 && ((chunk[lead] as number) & 0xc0) === 0x80) lead--;
+  const c = chunk[lead] as number;
+  const size = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+  const end = lead + size > n ? lead : n;
+  return end > from && isUtf8(chunk.subarray(from, end)) ? end : 0;
+}
+
 function checkLimit(name: keyof JsonLimits, value: number): number {
   if (!(value >= 0 && (Number.isInteger(value) || value === Number.POSITIVE_INFINITY)))
     throw new RangeError(`JsonLimits.${name} must be a non-negative integer or Infinity`);
@@ -171,18 +215,24 @@ export class JsonScanner {
   private failure: JsonScanError | undefined;
   private ended = false;
 
-  // Open containers, indexed by depth (1 = outermost).
+  // Open containers: frame d (1 = outermost) at frames[d * FRAME]; frame 0 is the top level.
   private depth = 0;
-  private readonly kinds: number[] = [0];
-  private readonly counts: number[] = [0];
-  private readonly keySets: (Set<string> | undefined)[] = [undefined];
+  private readonly frames: number[] = [0, 0, 0, 0];
+  private keySets: (Set<string> | undefined)[] | undefined; // by depth, for large objects only
   private totalKeys = 0;
+
+  // Decoded keys of the small objects still open, back to back (a stack: closing an object pops
+  // its keys), then the key being read, from keyStart to keyEnd.
+  private keyBuf: Uint8Array | undefined;
+  private keyStart = 0;
+  private keyEnd = 0;
+  // Arena [start, end) pairs of those keys, also a stack.
+  private readonly keyTable: number[] = [];
+  private keyTop = 0;
 
   // The string being read.
   private strBytes = 0;
   private inKey = false;
-  private keyBuf = Buffer.allocUnsafe(64);
-  private keyLen = 0;
   private hexCount = 0;
   private hexValue = 0;
   private highSurrogate = -1; // >= 0 while reading the low half of a pair
@@ -221,6 +271,9 @@ export class JsonScanner {
     const maxStr = this.maxStringBytes;
     let state = this.state;
     let i = 0;
+    // chunk[..utf8End) is known to hold whole, valid UTF-8 characters, so a value string's run may
+    // pass bytes >= 0x80 there. Checked natively once per chunk, when the first one is met.
+    let utf8End = -1;
     // `continue` re-reads chunk[i] (the state or i changed); `break` out of the switch consumes it.
     while (i < n) {
       let c = chunk[i] as number;
@@ -230,23 +283,49 @@ export class JsonScanner {
       switch (state) {
         case S_STRING: {
           // Hot path: a run of printable ASCII needs no decision per byte.
+          const room = maxStr - this.strBytes;
           let j = i;
-          while (j < n) {
-            const b = chunk[j] as number;
-            if (b < 0x20 || b === QUOTE || b === BACKSLASH || b >= 0x80) break;
-            j++;
-          }
+          if (this.inKey) j = this.copyKeyRun(chunk, i, Math.min(n, i + room + 1));
+          else
+            while (j < n) {
+              const b = chunk[j] as number;
+              if (b < 0x20 || b === QUOTE || b === BACKSLASH) break;
+              if (b >= 0x80 && j >= utf8End) {
+                if (utf8End >= 0) break; // checked already: this part is left to the state machine
+                utf8End = validUtf8End(chunk, j);
+                if (j >= utf8End) break;
+              }
+              j++;
+            }
           if (j > i) {
-            const room = maxStr - this.strBytes;
             if (j - i > room) throw this.fail('string', base + i + room);
             this.strBytes += j - i;
-            if (this.inKey) this.appendKeyRun(chunk, i, j);
             i = j;
             if (i === n) continue;
             c = chunk[i] as number;
           }
           if (c === QUOTE) {
-            state = this.inKey ? this.finishKey(base + i) : this.afterValue();
+            // Compact JSON: take the colon after a key and the comma after a value at once, and
+            // the quote opening what follows them, without more turns of the loop.
+            if (this.inKey) {
+              state = this.finishKey(base + i);
+              if (i + 1 < n && chunk[i + 1] === COLON) {
+                i++;
+                state = S_VALUE;
+                if (i + 1 < n && chunk[i + 1] === QUOTE) {
+                  i++;
+                  state = this.beginString();
+                }
+              }
+            } else {
+              state = this.afterValue();
+              if (state === S_AFTER_VALUE && i + 2 < n && chunk[i + 1] === COMMA && chunk[i + 2] === QUOTE) {
+                state = this.structural(state, COMMA, base + i + 1);
+                i += 2;
+                state = this.structural(state, QUOTE, base + i);
+                this.strBytes = 0;
+              }
+            }
             break;
           }
           if (++this.strBytes > maxStr) throw this.fail('string', base + i);
@@ -350,6 +429,11 @@ export class JsonScanner {
             continue;
           }
           state = this.structural(state, c, base + i);
+          // A string most often follows ',' or ':': start it without another turn of the loop.
+          if ((state === S_KEY || state === S_VALUE) && i + 1 < n && chunk[i + 1] === QUOTE) {
+            i++;
+            state = this.structural(state, QUOTE, base + i);
+          }
           if (state === S_STRING) this.strBytes = 0;
         }
       }
@@ -362,6 +446,7 @@ export class JsonScanner {
     if (this.failure !== undefined) throw this.failure;
     if (this.ended) return;
     this.ended = true;
+    this.releaseArena();
     const s = this.state;
     if (s === S_DONE) return;
     const finishedNumber = s === S_ZERO || s === S_INT || s === S_FRAC || s === S_EXP;
@@ -373,6 +458,7 @@ export class JsonScanner {
   }
 
   private fail(reason: JsonScanReason, offset: number): JsonScanError {
+    this.releaseArena();
     this.failure = new JsonScanError(reason, offset);
     return this.failure;
   }
@@ -400,7 +486,7 @@ export class JsonScanner {
         return S_VALUE;
       case S_AFTER_VALUE:
         if (c === COMMA) {
-          if (this.kinds[this.depth] === OBJECT) return S_KEY;
+          if (this.frames[this.depth * FRAME + F_KIND] === OBJECT) return S_KEY;
           this.countItem(offset);
           return S_VALUE;
         }
@@ -412,11 +498,16 @@ export class JsonScanner {
     }
   }
 
+  private beginString(): number {
+    this.inKey = false;
+    this.strBytes = 0;
+    return S_STRING;
+  }
+
   private beginValue(c: number, offset: number): number {
     switch (c) {
       case QUOTE:
-        this.inKey = false;
-        return S_STRING;
+        return this.beginString();
       case OPEN_OBJECT:
         this.open(OBJECT, offset);
         return S_OBJECT_FIRST;
@@ -449,76 +540,156 @@ export class JsonScanner {
 
   private beginKey(c: number, offset: number): number {
     if (c !== QUOTE) throw this.fail('syntax', offset);
-    const d = this.depth;
-    const count = (this.counts[d] as number) + 1;
+    const at = this.depth * FRAME + F_COUNT;
+    const count = (this.frames[at] as number) + 1;
     if (count > this.maxKeys || ++this.totalKeys > this.maxTotalKeys) throw this.fail('keys', offset);
-    this.counts[d] = count;
+    this.frames[at] = count;
     this.inKey = true;
-    this.keyLen = 0;
+    this.keyStart = this.keyEnd;
     return S_STRING;
   }
 
   private countItem(offset: number): void {
-    const d = this.depth;
-    const count = (this.counts[d] as number) + 1;
+    const at = this.depth * FRAME + F_COUNT;
+    const count = (this.frames[at] as number) + 1;
     if (count > this.maxItems) throw this.fail('items', offset);
-    this.counts[d] = count;
+    this.frames[at] = count;
   }
 
   private open(kind: number, offset: number): void {
     const d = this.depth + 1;
     if (d > this.maxDepth) throw this.fail('depth', offset);
     this.depth = d;
-    this.kinds[d] = kind;
-    this.counts[d] = 0;
-    if (kind === OBJECT && this.keySets[d] === undefined) this.keySets[d] = new Set();
+    const f = d * FRAME;
+    const frames = this.frames;
+    frames[f + F_KIND] = kind;
+    frames[f + F_COUNT] = 0;
+    frames[f + F_ARENA] = this.keyEnd;
+    frames[f + F_TABLE] = this.keyTop;
   }
 
   private close(kind: number, offset: number): number {
     const d = this.depth;
-    if (this.kinds[d] !== kind) throw this.fail('syntax', offset);
-    // The Set is kept for the next object at this depth; clear() drops the keys it held.
-    if (kind === OBJECT) this.keySets[d]?.clear();
+    const f = d * FRAME;
+    const frames = this.frames;
+    if (frames[f + F_KIND] !== kind) throw this.fail('syntax', offset);
+    if (kind === OBJECT) {
+      const table = frames[f + F_TABLE] as number;
+      // Pop the object's keys; a Set is kept for the next large object at this depth, emptied.
+      if (table >= 0) {
+        this.keyTop = table;
+        this.keyEnd = frames[f + F_ARENA] as number;
+      } else (this.keySets as (Set<string> | undefined)[])[d]?.clear();
+    }
     this.depth = d - 1;
     return this.afterValue();
   }
 
   /** The closing quote of a key: refuse reserved and repeated names, then expect ':'. */
   private finishKey(offset: number): number {
-    const key = this.keyString();
-    if (UNSAFE_KEYS.has(key)) throw this.fail('unsafe-key', offset);
-    const keys = this.keySets[this.depth] as Set<string>;
+    const start = this.keyStart;
+    const len = this.keyEnd - start;
+    if ((len === 9 || len === 11) && this.isUnsafeKey(start, len)) throw this.fail('unsafe-key', offset);
+    const f = this.depth * FRAME;
+    const frames = this.frames;
+    const table = frames[f + F_TABLE] as number;
+    if (table >= 0 && (frames[f + F_COUNT] as number) <= SMALL_OBJECT_KEYS && len <= SMALL_KEY_BYTES) {
+      if (this.repeatsKey(table, start, len)) throw this.fail('duplicate-key', offset);
+      const top = this.keyTop;
+      this.keyTable[top * 2] = start;
+      this.keyTable[top * 2 + 1] = start + len;
+      this.keyTop = top + 1;
+      return S_COLON;
+    }
+    const keys =
+      table >= 0 ? this.moveKeysToSet(table) : ((this.keySets as Set<string>[])[this.depth] as Set<string>);
+    const key = this.keyString(this.keyStart, len);
     if (keys.has(key)) throw this.fail('duplicate-key', offset);
     keys.add(key);
+    this.keyEnd = this.keyStart; // the Set holds the name now: drop its bytes
     return S_COLON;
   }
 
-  /** The decoded key as a string; latin1 maps each byte to one char, an exact image of the UTF-8 bytes. */
-  private keyString(): string {
-    const buf = this.keyBuf;
-    const len = this.keyLen;
-    if (len > KEY_CACHE_MAX_BYTES || this.totalKeys <= KEY_CACHE_AFTER) return this.newKeyString(len);
+  private isUnsafeKey(start: number, len: number): boolean {
+    const buf = this.keyBuf as Uint8Array;
+    for (const name of UNSAFE_KEYS) {
+      if (name.length !== len) continue;
+      let k = 0;
+      while (k < len && buf[start + k] === name[k]) k++;
+      if (k === len) return true;
+    }
+    return false;
+  }
+
+  /** Whether the key at [start, start + len) equals one in the key table from index `from` on. */
+  private repeatsKey(from: number, start: number, len: number): boolean {
+    const buf = this.keyBuf as Uint8Array;
+    const table = this.keyTable;
+    for (let m = from; m < this.keyTop; m++) {
+      const s = table[m * 2] as number;
+      if ((table[m * 2 + 1] as number) - s !== len) continue;
+      let k = 0;
+      while (k < len && buf[s + k] === buf[start + k]) k++;
+      if (k === len) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The object outgrew comparing bytes: its names so far go into a Set, and its arena bytes and
+   * table entries are dropped. The key being read moves down to where they began.
+   */
+  private moveKeysToSet(from: number): Set<string> {
+    const d = this.depth;
+    const f = d * FRAME;
+    this.keySets ??= [];
+    const sets = this.keySets;
+    let keys = sets[d];
+    if (keys === undefined) {
+      keys = new Set();
+      sets[d] = keys;
+    }
+    const table = this.keyTable;
+    for (let m = from; m < this.keyTop; m++) {
+      const s = table[m * 2] as number;
+      keys.add(this.keyString(s, (table[m * 2 + 1] as number) - s));
+    }
+    this.keyTop = from;
+    const base = this.frames[f + F_ARENA] as number;
+    const len = this.keyEnd - this.keyStart;
+    if (len > 0) (this.keyBuf as Uint8Array).copyWithin(base, this.keyStart, this.keyEnd);
+    this.keyStart = base;
+    this.keyEnd = base + len;
+    this.frames[f + F_TABLE] = -1;
+    return keys;
+  }
+
+  /** A decoded key as a string; latin1 maps each byte to one char, an exact image of the UTF-8 bytes. */
+  private keyString(start: number, len: number): string {
+    if (len > KEY_CACHE_MAX_BYTES || this.totalKeys <= KEY_CACHE_AFTER) return this.newKeyString(start, len);
+    const buf = this.keyBuf as Uint8Array;
     let hash = len;
-    for (let k = 0; k < len; k++) hash = Math.imul(hash ^ (buf[k] as number), 0x01000193);
+    for (let k = 0; k < len; k++) hash = Math.imul(hash ^ (buf[start + k] as number), 0x01000193);
     const slot = (hash ^ (hash >>> 16)) & (KEY_CACHE_SLOTS - 1);
     this.keyCache ??= new Array<string | undefined>(KEY_CACHE_SLOTS);
     const cached = this.keyCache[slot];
     if (cached !== undefined && cached.length === len) {
       let k = 0;
-      while (k < len && cached.charCodeAt(k) === buf[k]) k++;
+      while (k < len && cached.charCodeAt(k) === buf[start + k]) k++;
       if (k === len) return cached;
     }
-    const key = this.newKeyString(len);
+    const key = this.newKeyString(start, len);
     this.keyCache[slot] = key;
     return key;
   }
 
-  private newKeyString(len: number): string {
-    const buf = this.keyBuf;
-    if (len > SHORT_KEY_BYTES) return buf.toString('latin1', 0, len);
+  private newKeyString(start: number, len: number): string {
+    if (len === 0) return '';
+    const buf = this.keyBuf as Uint8Array;
+    if (len > SHORT_KEY_BYTES) return latin1Slice.call(buf, start, start + len);
     // Cheaper than a call into the Buffer binding, and V8 makes strings this short flat, not ropes.
     let key = '';
-    for (let k = 0; k < len; k++) key += String.fromCharCode(buf[k] as number);
+    for (let k = 0; k < len; k++) key += String.fromCharCode(buf[start + k] as number);
     return key;
   }
 
@@ -567,35 +738,65 @@ export class JsonScanner {
   }
 
   // Keys are decoded to UTF-8 so that "é", "\u00e9" and "\u00E9" are one name. The decoded form is
-  // never longer than the raw one, so the buffer grows no further than maxStringBytes (+ 3).
-  private reserveKey(extra: number): void {
-    const need = this.keyLen + extra;
-    if (need <= this.keyBuf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(need, Math.min(this.keyBuf.length * 2, this.maxStringBytes)));
-    this.keyBuf.copy(grown, 0, 0, this.keyLen);
+  // never longer than the raw one, so the arena never outgrows the keys' share of the body (+ 3).
+  private reserveKey(extra: number): Uint8Array {
+    const need = this.keyEnd + extra;
+    const buf = this.keyBuf;
+    if (buf !== undefined && need <= buf.length) return buf;
+    if (buf === undefined && spareArena !== undefined && need <= ARENA_BYTES) {
+      this.keyBuf = spareArena;
+      spareArena = undefined;
+      return this.keyBuf;
+    }
+    const grown = new Uint8Array(Math.max(need, buf === undefined ? ARENA_BYTES : buf.length * 2));
+    if (buf !== undefined) grown.set(buf.subarray(0, this.keyEnd));
     this.keyBuf = grown;
+    return grown;
   }
 
-  private appendKeyRun(chunk: Uint8Array, from: number, to: number): void {
-    this.reserveKey(to - from);
+  /** Gives the arena back as the spare, emptied; the scanner reads no key after this. */
+  private releaseArena(): void {
     const buf = this.keyBuf;
-    let len = this.keyLen;
-    for (let k = from; k < to; k++) buf[len++] = chunk[k] as number;
-    this.keyLen = len;
+    if (buf === undefined) return;
+    this.keyBuf = undefined;
+    if (spareArena !== undefined || buf.length !== ARENA_BYTES) return;
+    buf.fill(0);
+    spareArena = buf;
+  }
+
+  /**
+   * Copies the run of printable ASCII at chunk[from] into the key, stopping at `stop` (one byte
+   * past the string limit, so a refused key never grows the arena further); returns where it ended.
+   */
+  private copyKeyRun(chunk: Uint8Array, from: number, stop: number): number {
+    let buf = this.reserveKey(0);
+    let len = this.keyEnd;
+    let j = from;
+    while (j < stop) {
+      const b = chunk[j] as number;
+      if (b < 0x20 || b === QUOTE || b === BACKSLASH || b >= 0x80) break;
+      if (len === buf.length) {
+        this.keyEnd = len;
+        buf = this.reserveKey(1);
+      }
+      buf[len++] = b;
+      j++;
+    }
+    this.keyEnd = len;
+    return j;
   }
 
   private appendKeyByte(b: number): void {
-    this.reserveKey(1);
-    this.keyBuf[this.keyLen++] = b;
+    const buf = this.reserveKey(1);
+    buf[this.keyEnd++] = b;
   }
 
   private appendKeyCodePoint(cp: number): void {
-    this.reserveKey(4);
-    const buf = this.keyBuf;
-    let len = this.keyLen;
+    const buf = this.reserveKey(4);
+    let len = this.keyEnd;
     if (cp < 0x80) {
       buf[len++] = cp;
-      this.keyLen = len;
+      this.keyEnd = len;
       return;
     }
     if (cp < 0x800) {
@@ -609,7 +810,7 @@ export class JsonScanner {
       buf[len++] = 0x80 | ((cp >> 6) & 0x3f);
     }
     buf[len++] = 0x80 | (cp & 0x3f);
-    this.keyLen = len;
+    this.keyEnd = len;
   }
 }
 

@@ -65,16 +65,16 @@ export function formPairs(text: string): [string, string][] {
 function jsonLeaves(value: unknown, path: string, depth: number, push: (i: Input) => void): void {
   if (typeof value === 'string') push({ location: 'json', name: path, value });
   else if (Array.isArray(value)) {
-    if (depth < MAX_JSON_DEPTH) value.forEach((v, i) => jsonLeaves(v, `${path}[${i}]`, depth + 1, push));
+    if (depth < MAX_JSON_DEPTH)
+      for (let i = 0; i < value.length; i++) jsonLeaves(value[i], `${path}[${i}]`, depth + 1, push);
   } else if (value !== null && typeof value === 'object') {
     if (depth >= MAX_JSON_DEPTH) return;
     for (const [k, v] of Object.entries(value)) {
       push({ location: 'json-key', name: path, value: k });
       jsonLeaves(v, `${path}.${k}`, depth + 1, push);
     }
-  } else if (typeof value === 'number' || typeof value === 'boolean') {
-    // Numbers and booleans carry no payload; skipped.
   }
+  // Numbers, booleans and null carry no payload.
 }
 
 /** multipart/form-data parts: field names, file names and (textual) values. */

@@ -19,7 +19,9 @@ import forward from './proxy/forward/index.js';
 import responseHygiene from './respond/response-hygiene/index.js';
 import securityHeaders from './respond/security-headers/index.js';
 import router from './route/router/index.js';
+import attackDetection from './validate/attack-detection/index.js';
 import contract from './validate/contract/index.js';
+import virtualPatch from './validate/virtual-patch/index.js';
 
 /** The registry with every built-in plugin. Later stages register here, one line each. */
 export function createDefaultRegistry(): Registry {
@@ -44,5 +46,7 @@ export function createDefaultRegistry(): Registry {
     .register(authorization)
     .register(policy)
     .register(rbac)
-    .register(contract);
+    .register(contract)
+    .register(attackDetection)
+    .register(virtualPatch);
 }

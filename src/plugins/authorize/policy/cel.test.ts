@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Principal } from '../../../core/principal.js';
-import {
-  type Activation,
-  compileExpression,
-  principalView,
-  RequestView,
-  RouteView,
-  unsafePattern,
-} from './cel.js';
+import { unsafePattern } from '../../../core/safe-pattern.js';
+import { type Activation, compileExpression, principalView, RequestView, RouteView } from './cel.js';
 
 const alice: Principal = Object.freeze({
   id: 'jwt:https://idp.test|alice',

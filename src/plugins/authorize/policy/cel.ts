@@ -1,6 +1,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import type { RequestContext } from '../../../core/context.js';
 import { ANONYMOUS, type Principal } from '../../../core/principal.js';
+import { unsafePattern } from '../../../core/safe-pattern.js';
 
 /**
  * The CEL side of the policy plugin: one environment with typed variables (so `principal.subjct`
@@ -271,47 +272,6 @@ function walk(node: unknown, visit: (n: AstNode) => void): void {
   visit(node);
   if (Array.isArray(node.args)) for (const a of node.args) walk(a, visit);
   else walk(node.args, visit);
-}
-
-/**
- * A pattern for `matches` runs on client data with a backtracking engine: it must be a literal
- * (checked here, once) without nested quantifiers or back-references, the usual shapes of
- * catastrophic backtracking.
- */
-export function unsafePattern(pattern: string): string | undefined {
-  try {
-    new RegExp(pattern);
-  } catch {
-    return 'is not a valid regular expression';
-  }
-  if (/\\[1-9]|\\k</.test(pattern)) return 'uses a back-reference';
-  // cel-js runs matches() on a backtracking engine, so only shapes that cannot blow up pass: no
-  // quantifier on a group at all, and at most one unbounded quantifier in the whole pattern.
-  let unbounded = 0;
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      continue;
-    }
-    const next = pattern[i + 1];
-    if (c === ')' && (next === '*' || next === '+' || next === '?' || next === '{'))
-      return 'puts a quantifier on a group (catastrophic backtracking); quantify single characters or classes only';
-    if (c === '*' || c === '+') unbounded++;
-    else if (c === '{' && /^\{\d+,\}/.test(pattern.slice(i))) unbounded++;
-  }
-  if (unbounded > 1)
-    return 'has more than one unbounded quantifier (polynomial backtracking); use startsWith/endsWith/contains or split the rule';
-  return undefined;
 }
 
 function checkPatterns(ast: unknown): void {
