@@ -151,7 +151,8 @@ export function extractInputs(req: RawRequest, options: InputOptions): { inputs:
   }
   if (body === undefined || body.length === 0) return { inputs, dropped };
   const ctRaw = req.headers['content-type'];
-  const contentType = (typeof ctRaw === 'string' ? ctRaw : (ctRaw?.[0] ?? '')).toLowerCase();
+  const original = typeof ctRaw === 'string' ? ctRaw : (ctRaw?.[0] ?? '');
+  const contentType = original.toLowerCase();
   if (contentType.startsWith('application/x-www-form-urlencoded')) {
     for (const [name, value] of formPairs(body.toString('utf8'))) {
       push({ location: 'body-name', name, value: name });
@@ -163,7 +164,7 @@ export function extractInputs(req: RawRequest, options: InputOptions): { inputs:
     } catch {
       push({ location: 'body', name: '', value: body.toString('utf8') });
     }
-  } else if (contentType.startsWith('multipart/')) multipartInputs(body, contentType, push);
+  } else if (contentType.startsWith('multipart/')) multipartInputs(body, original, push);
   else if (contentType.includes('xml')) push({ location: 'xml', name: '', value: body.toString('utf8') });
   else push({ location: 'body', name: '', value: body.toString('utf8') });
   return { inputs, dropped };

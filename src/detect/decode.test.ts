@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { base64Segments, compact, htmlDecode, jsUnescape, percentDecode, variants } from './decode.js';
+
+describe('decoding pipeline', () => {
+  it('percent-decodes UTF-8 sequences and IIS %u escapes; broken sequences stay', () => {
+    assert.equal(percentDecode('%3Cscript%3E'), '<script>');
+    assert.equal(percentDecode('caf%C3%A9'), 'café');
+    assert.equal(percentDecode('%u003c'), '<');
+    assert.equal(percentDecode('100%'), '100%');
+    assert.equal(percentDecode('%zz%4'), '%zz%4');
+  });
+
+  it('HTML references: named, decimal, hex, with or without ";"', () => {
+    assert.equal(htmlDecode('&lt;a&gt; &#60;b&#62; &#x3c;c&#x3E; &lt'), '<a> <b> <c> <');
+    assert.equal(htmlDecode('Tom &amp; Jerry &unknown;'), 'Tom & Jerry &unknown;');
+    assert.equal(htmlDecode('&#99999999999;'), '&#99999999999;');
+  });
+
+  it('JS and JSON escapes', () => {
+    assert.equal(jsUnescape('\\u003cscript\\x3e \\u{1F600} \\101\\n'), '<script> 😀 A\n');
+    assert.equal(jsUnescape('c\\a\\t'), 'ca\t');
+  });
+
+  it('SQL comments and whitespace runs fold to one space', () => {
+    assert.equal(compact('UN/**/ION\t\tSEL/*x*/ECT'), 'UN ION SEL ECT');
+    assert.equal(compact('a  \n b'), 'a b');
+  });
+
+  it('printable base64 segments are decoded; binary and short ones are not', () => {
+    assert.deepEqual(base64Segments(`x=${Buffer.from('<script>alert(1)</script>').toString('base64')}`), [
+      '<script>alert(1)</script>',
+    ]);
+    assert.deepEqual(
+      base64Segments(Buffer.from([0, 1, 2, 3, 250, 251, 252, 253, 254, 255, 1, 2, 3, 4]).toString('base64')),
+      [],
+    );
+    assert.deepEqual(base64Segments('short'), []);
+  });
+
+  it('variants: as sent, fully decoded (double encoding, entities, full-width forms), folded; no duplicates', () => {
+    assert.deepEqual(variants('hello'), ['hello']);
+    assert.ok(variants('%253Cscript%253E').includes('<script>'));
+    assert.ok(variants('＜script＞').includes('<script>'));
+    assert.ok(variants('&lt;img src=x onerror=alert(1)&gt;').includes('<img src=x onerror=alert(1)>'));
+    assert.ok(variants("1'/**/OR/**/1=1").includes("1' OR 1=1"));
+  });
+
+  it('stays linear on hostile shapes', () => {
+    for (const v of ['%'.repeat(100_000), '&#'.repeat(50_000), '\\u'.repeat(50_000), '/*'.repeat(50_000)]) {
+      const t = performance.now();
+      variants(v);
+      assert.ok(performance.now() - t < 500, `${v.slice(0, 4)}… took too long`);
+    }
+  });
+});
