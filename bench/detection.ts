@@ -191,10 +191,13 @@ function main(): number {
         }
       }
       const rate = records.length === 0 ? 0 : fp / records.length;
+      // code-editors.jsonl is code an API legitimately takes in a code field (a SQL console, a shell
+      // step editor): it is what exclusions are for, reported without the goal.
+      const goal = !name.startsWith('code-editors');
       console.log(
-        `benign set ${name}: ${fp}/${records.length} flagged at PL2 = ${(100 * rate).toFixed(2)}%  (goal ≤ 1%) ${rate <= 0.01 ? 'met' : 'MISSED'}`,
+        `benign set ${name}: ${fp}/${records.length} flagged at PL2 = ${(100 * rate).toFixed(2)}%  ${goal ? `(goal ≤ 1%) ${rate <= 0.01 ? 'met' : 'MISSED'}` : '(no goal: fields that need exclusions)'}`,
       );
-      if (rate > 0.01) failed = true;
+      if (goal && rate > 0.01) failed = true;
     }
   }
 
