@@ -95,13 +95,23 @@ function main(): number {
   const only = process.env.BENCH_DETECTION_FAMILY;
   const file = crsPath();
   let failed = false;
+  // Throughput is counted on our benign API traffic (values of realistic sizes); the CRS stages are
+  // mostly tiny values, so there the figure is time per request.
   let bytes = 0;
   let ms = 0;
-  const timed = (inputs: Input[], pl: Paranoia): boolean => {
-    for (const i of inputs) bytes += i.value.length;
+  let crsMs = 0;
+  let crsRequests = 0;
+  const timed = (inputs: Input[], pl: Paranoia, traffic = false): boolean => {
     const t = performance.now();
     const a = attackAt(inputs, pl);
-    ms += performance.now() - t;
+    const took = performance.now() - t;
+    if (traffic) {
+      for (const i of inputs) bytes += i.value.length;
+      ms += took;
+    } else {
+      crsMs += took;
+      crsRequests++;
+    }
     return a;
   };
   if (file === undefined) console.log('CRS corpus not found (set BENCH_CRS_CORPUS); skipping that part');
@@ -180,7 +190,7 @@ function main(): number {
       let fp = 0;
       for (const r of records) {
         const inputs = inputsOf(toRequest(r));
-        if (timed(inputs, 2)) {
+        if (timed(inputs, 2, true)) {
           fp++;
           if (fp <= misses) {
             const v = inspect(inputs, { paranoia: 2, threshold: 5, exclusions: [] });
@@ -203,8 +213,12 @@ function main(): number {
 
   const mbps = ms === 0 ? 0 : bytes / 1e6 / (ms / 1000);
   console.log(
-    `\nthroughput at PL2: ${(bytes / 1e6).toFixed(2)} MB of input values in ${ms.toFixed(0)} ms = ${mbps.toFixed(1)} MB/s on one core (goal ≥ 50)`,
+    `\nthroughput at PL2 on the benign API traffic: ${(bytes / 1e6).toFixed(2)} MB of input values in ${ms.toFixed(0)} ms = ${mbps.toFixed(1)} MB/s on one core (goal ≥ 50)`,
   );
+  if (crsRequests > 0)
+    console.log(
+      `CRS stages: ${((1000 * crsMs) / crsRequests).toFixed(1)} µs per request at PL2 (${crsRequests} requests)`,
+    );
   if (mbps < 50) failed = true;
 
   // Pathological inputs: long runs of the characters tokenizers and patterns work hardest on.

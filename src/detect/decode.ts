@@ -268,17 +268,31 @@ function printable(t: string): boolean {
  */
 export function variants(value: string): string[] {
   const out = [value];
-  let v = value;
-  for (let round = 0; round < MAX_URL_ROUNDS; round++) {
-    const next = percentDecode(v);
-    if (next === v) break;
-    v = next;
+  // One pass decides which steps can change anything: most values are plain text.
+  let special = false;
+  let wide = false;
+  let spaces = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 37 || c === 38 || c === 92 || c === 42) special = true;
+    else if (c > 127) wide = true;
+    else if (c < 32 || (c === 32 && value.charCodeAt(i + 1) === 32)) spaces = true;
   }
-  v = jsUnescape(htmlDecode(v));
-  v = v.normalize('NFKC');
+  let v = value;
+  if (special) {
+    for (let round = 0; round < MAX_URL_ROUNDS; round++) {
+      const next = percentDecode(v);
+      if (next === v) break;
+      v = next;
+    }
+    v = jsUnescape(htmlDecode(v));
+  }
+  if (wide || v !== value) v = v.normalize('NFKC');
   if (v !== value) out.push(v);
-  const folded = compact(v);
-  if (folded !== v && folded !== value) out.push(folded);
-  for (const b of base64Segments(v)) out.push(b);
+  if (special || spaces || v !== value) {
+    const folded = compact(v);
+    if (folded !== v && folded !== value) out.push(folded);
+  }
+  if (v.length >= MIN_BASE64) for (const b of base64Segments(v)) out.push(b);
   return out;
 }
