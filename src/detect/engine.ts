@@ -1,5 +1,6 @@
 import { variants } from './decode.js';
-import { DETECTORS } from './detectors/index.js';
+import { GATED } from './detectors/gates.js';
+import { charMask, type Gated, gate } from './gate.js';
 import type { Detector, Finding, Input, Location, Paranoia } from './types.js';
 
 /** A rule switched off for some inputs (a rich-text field, a header that carries code on purpose). */
@@ -62,15 +63,42 @@ export function snippet(value: string): string {
  * Runs every detector on every decoded form of every input; a rule counts once per input (its
  * highest score), findings above the paranoia level or excluded are dropped, and the scores add up.
  */
+const scratch = new Uint32Array(4);
+
+function runGated(gated: readonly Gated[], v: string, input: Input, found: Finding[]): void {
+  const wide = charMask(v, scratch);
+  let lower: string | undefined;
+  for (const g of gated) {
+    let run = g.always || (wide && g.wide);
+    if (!run) {
+      const m = g.mask;
+      run =
+        ((scratch[0] as number) & (m[0] as number)) !== 0 ||
+        ((scratch[1] as number) & (m[1] as number)) !== 0 ||
+        ((scratch[2] as number) & (m[2] as number)) !== 0 ||
+        ((scratch[3] as number) & (m[3] as number)) !== 0;
+    }
+    if (!run && g.words.length > 0) {
+      lower ??= v.toLowerCase();
+      for (const w of g.words)
+        if (lower.includes(w)) {
+          run = true;
+          break;
+        }
+    }
+    if (run) g.detector.detect(v, input, found);
+  }
+}
+
 export function inspect(inputs: readonly Input[], options: EngineOptions): Verdict {
-  const detectors = options.detectors ?? DETECTORS;
+  const gated = options.detectors === undefined ? GATED : options.detectors.map((d) => gate(d));
   const matches: Match[] = [];
   let score = 0;
   const found: Finding[] = [];
   for (const input of inputs) {
     if (input.value.length === 0) continue;
     found.length = 0;
-    for (const v of variants(input.value)) for (const d of detectors) d.detect(v, input, found);
+    for (const v of variants(input.value)) runGated(gated, v, input, found);
     if (found.length === 0) continue;
     const seen = new Set<string>();
     for (const f of found) {
