@@ -9,6 +9,7 @@ describe('decoding pipeline', () => {
     assert.equal(percentDecode('%u003c'), '<');
     assert.equal(percentDecode('100%'), '100%');
     assert.equal(percentDecode('%zz%4'), '%zz%4');
+    assert.equal(percentDecode('%c0%ae%c0%ae%c0%afetc'), '../etc');
   });
 
   it('HTML references: named, decimal, hex, with or without ";"', () => {

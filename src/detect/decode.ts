@@ -21,6 +21,14 @@ export function percentDecode(s: string): string {
   let out = '';
   const flush = (): void => {
     if (bytes.length) {
+      // Overlong two-byte forms of ASCII (%c0%ae is ".", %c0%af "/") are invalid UTF-8 that some
+      // decoders still accept: read them as the character they spell.
+      for (let k = 0; k + 1 < bytes.length; k++) {
+        const b = bytes[k] as number;
+        const n = bytes[k + 1] as number;
+        if ((b === 0xc0 || b === 0xc1) && n >= 0x80 && n <= 0xbf)
+          bytes.splice(k, 2, ((b & 0x1f) << 6) | (n & 0x3f));
+      }
       out += Buffer.from(bytes).toString('utf8');
       bytes.length = 0;
     }
@@ -242,13 +250,28 @@ export function base64Segments(s: string, max = 2): string[] {
       if (start === -1) start = i;
       continue;
     }
-    if (start !== -1 && i - start >= MIN_BASE64) {
+    if (start !== -1 && i - start >= MIN_BASE64 && (looksEncoded(s, start, i) || s.charCodeAt(i) === 61)) {
       const text = Buffer.from(s.slice(start, i), 'base64').toString('latin1');
       if (printable(text)) out.push(text);
     }
     start = -1;
   }
   return out;
+}
+
+/** Base64 of text mixes upper and lower case with digits or "+/": a long plain word does not. */
+function looksEncoded(s: string, from: number, to: number): boolean {
+  let upper = false;
+  let lower = false;
+  let other = false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) upper = true;
+    else if (c >= 97 && c <= 122) lower = true;
+    else other = true;
+    if (upper && lower && other) return true;
+  }
+  return false;
 }
 
 function printable(t: string): boolean {

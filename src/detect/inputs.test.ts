@@ -14,6 +14,7 @@ const view = (r: RawRequest) =>
 describe('input extraction', () => {
   it('path segments and query names and values, decoded once', () => {
     assert.deepEqual(view(req({ path: '/a/b%20c', query: 'q=x%27y&n+m=1' })), [
+      'path:$path=/a/b c',
       'path:=a',
       'path:=b c',
       'query-name:q=q',

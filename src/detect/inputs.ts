@@ -123,6 +123,8 @@ export function extractInputs(req: RawRequest, options: InputOptions): { inputs:
     }
     inputs.push(i.value.length > max ? { ...i, value: i.value.slice(0, max) } : i);
   };
+  // The whole path too: some payloads are a path ("/proc/self/environ"), not a segment.
+  if (req.path.length > 1) push({ location: 'path', name: '$path', value: percentDecode(req.path) });
   for (const seg of req.path.split('/'))
     if (seg !== '') push({ location: 'path', name: '', value: percentDecode(seg) });
   for (const [name, value] of formPairs(req.query)) {

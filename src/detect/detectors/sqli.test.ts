@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { Finding, Input, Location } from '../types.js';
+import { sqliDetector, xmlParts } from './sqli.js';
+import { fingerprint, T, tokenize } from './sqli-lexer.js';
+
+function findings(value: string, location: Location = 'query'): Finding[] {
+  const input: Input = { location, name: 'q', value };
+  const out: Finding[] = [];
+  sqliDetector.detect(value, input, out);
+  return out;
+}
+
+/** Does the value block on its own at paranoia level pl (a finding of score 5 at or below pl)? */
+function blocks(value: string, pl: 1 | 2 | 3 = 2, location: Location = 'query'): boolean {
+  return findings(value, location).some((f) => f.pl <= pl && f.score >= 5);
+}
+
+function rules(value: string): string[] {
+  return findings(value).map((f) => f.rule);
+}
+
+describe('sqli lexer', () => {
+  it('classifies strings, numbers, keywords, operators and comments', () => {
+    assert.equal(fingerprint(tokenize("' or 1=1 -- x")), 'S');
+    assert.equal(fingerprint(tokenize(' or 1=1 -- x')), '&1o1c');
+    assert.equal(fingerprint(tokenize("'a' || 0x41 <=> 0b01")), 's&1o1');
+    assert.equal(fingerprint(tokenize('select @@version from `t`.[u]')), 'Evkn.n');
+    assert.equal(fingerprint(tokenize('concat (1)')), 'f(1)');
+  });
+
+  it('keeps operator words as operators before a parenthesis', () => {
+    assert.equal(fingerprint(tokenize('and(1) in (2) union(select')), '&(1)o(1)U(E');
+  });
+
+  it('reads MySQL executable comments as code and drops closed comments', () => {
+    assert.equal(fingerprint(tokenize('/*!50000union*/ /*x*/select')), 'UE');
+    assert.equal(tokenize('x /* unterminated')[1]?.cls, T.COMMENT);
+  });
+
+  it('handles doubled and backslashed quotes inside strings', () => {
+    assert.equal(fingerprint(tokenize("'it''s' 'a\\'b' 'open")), 'ssS');
+  });
+});
+
+describe('sqli detector: attacks', () => {
+  const attacks: [string, string][] = [
+    ["x' OR 'a'='a", 'sqli-condition'],
+    ["admin' and 3>2 --", 'sqli-condition'],
+    ['5 or 7=7', 'sqli-condition'],
+    ['0) OR (2>1', 'sqli-condition'],
+    ["abc' || true;", 'sqli-condition'],
+    ['-7 UNION ALL SELECT NULL,NULL,table_name FROM information_schema.tables', 'sqli-union'],
+    ['9 union(select 1)', 'sqli-union'],
+    ['8; DROP TABLE accounts', 'sqli-stacked'],
+    ["zz'; exec master..xp_cmdshell 'dir'--", 'sqli-stacked'],
+    ["q'; WAITFOR DELAY '0:0:9'--", 'sqli-delay'],
+    ['3 AND SLEEP(7)', 'sqli-delay'],
+    ["k' AND (SELECT 1 FROM (SELECT BENCHMARK(9000000,SHA1(1)))z)--", 'sqli-delay'],
+    ['1;SELECT pg_sleep(4)', 'sqli-delay'],
+    ["r' AND extractvalue(1,concat(0x5c,version()))-- ", 'sqli-function'],
+    ["m' AND updatexml(null,concat(0x3a,user()),null)#", 'sqli-function'],
+    ["p' UNION SELECT load_file('/etc/hosts')--", 'sqli-function'],
+    ["j' INTO OUTFILE '/var/www/x.php'--", 'sqli-file'],
+    ['SELECT @@version', 'sqli-variable'],
+    ["bob@example.org'--", 'sqli-truncation'],
+    ["guest')#", 'sqli-truncation'],
+    ["v'||(SELECT user FROM dual)||'", 'sqli-concat'],
+    ["w' ORDER BY 4--", 'sqli-clause'],
+    ['12 GROUP BY 3', 'sqli-clause'],
+    ['1=1', 'sqli-tautology'],
+    ["'b'<>'c'", 'sqli-tautology'],
+    ['7 is not 8', 'sqli-tautology'],
+    ['unhex(', 'sqli-call'],
+    ['ascii(substring(version(),1,1))>52', 'sqli-call'],
+    ["e'mod id--", 'sqli-breakout'],
+    ["n' notnull --", 'sqli-breakout'],
+    ['password::int', 'sqli-cast'],
+    ['CASE WHEN (1=1) THEN 1 ELSE 0 END', 'sqli-statement'],
+    [') as total FROM', 'sqli-statement'],
+    ['FROM accounts WHERE id=3', 'sqli-statement'],
+    ['INSERT INTO admins (login) VALUES (1)', 'sqli-statement'],
+    ['information_schema', 'sqli-catalog'],
+    ['FROM sysobjects', 'sqli-catalog'],
+  ];
+  for (const [value, rule] of attacks) {
+    it(`flags ${JSON.stringify(value)} (${rule})`, () => {
+      assert.ok(blocks(value), `not blocked: ${rules(value).join(',')}`);
+      assert.ok(rules(value).includes(rule), `rules: ${rules(value).join(',')}`);
+    });
+  }
+
+  it('finds SQL in XML attribute values and texts', () => {
+    const xml = '<?xml version="1.0"?><r><a q="5 OR 4=4">x</a><b>9 UNION SELECT 1,2</b></r>';
+    assert.deepEqual(xmlParts(xml), ['1.0', '5 OR 4=4', 'x', '9 UNION SELECT 1,2']);
+    assert.ok(blocks(xml, 1, 'xml'));
+  });
+
+  it('reports each rule once per value', () => {
+    const out = findings("1' or 1=1 or 2=2 or 3=3--");
+    const ids = out.map((f) => `${f.rule}/${f.pl}`);
+    assert.equal(new Set(ids).size, ids.length);
+  });
+});
+
+describe('sqli detector: benign values', () => {
+  const benign = [
+    "O'Brien",
+    "D'Angelo-O'Neil",
+    "it's 5'11\" tall",
+    "rock 'n' roll",
+    "the students' and teachers' rooms",
+    "is this your parents' or yours?",
+    'Please select one option from the list below',
+    'Select the best option',
+    'order by date',
+    'Sort: order by price, then by name',
+    'cats and dogs or birds',
+    'Tom & Jerry',
+    'Q&A: what is 2+2?',
+    '3 < 4 math worksheet',
+    'Select committee (Q3)',
+    'Select (optional)',
+    'union station, platform 4',
+    'I sleep well!',
+    'sleep (8 hours) matters',
+    "Press '#' to continue",
+    'color: #ff0000; background: url(x.png)',
+    'https://example.com/search?q=select+one&page=2',
+    'john.doe+news@example.com',
+    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig--abc',
+    'my--slugified-url',
+    '2024-01-31T10:00:00Z',
+    'price >= 10 and <= 20',
+    '"Quote" or not',
+    'She said "hello" -- and left',
+    'Drop-off point: gate 3',
+    'Update: the meeting moved; delete the old invite',
+    'time.sleep(5)',
+    'const x = Math.max(a, b);',
+    'fn(a) && fn(b)',
+    'a => a.id === 1',
+    'ratio 1:1',
+    'std::string name',
+    'POLYGON((30 10, 40 40, 20 40, 10 20, 30 10))',
+    'Just in case (abc)',
+    'having fun',
+    'except selecting',
+    "L'Oréal Paris",
+    '100% cotton; machine wash',
+  ];
+  for (const value of benign) {
+    it(`passes ${JSON.stringify(value)}`, () => {
+      assert.ok(!blocks(value, 2), `blocked: ${rules(value).join(',')}`);
+    });
+  }
+});
+
+describe('sqli detector: properties', () => {
+  it('never throws and only reports sqli findings', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (s) => {
+        for (const f of findings(s)) {
+          assert.equal(f.family, 'sqli');
+          assert.ok(f.rule.startsWith('sqli-'));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('ignores plain words and numbers', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-zA-Z0-9 ]{0,60}$/), (s) => {
+        // Without punctuation only a handful of clause words can start a finding.
+        if (/\b(union|select|order|group|having|exec|execute)\b/i.test(s)) return;
+        assert.equal(blocks(s, 3), false);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('stays linear on long hostile inputs', () => {
+    const shapes = ['(select ', "' or 1=1 ", 'select(', ') as x from ', "'".repeat(3), 'case when 1 then '];
+    for (const shape of shapes) {
+      const value = shape.repeat(Math.ceil(60_000 / shape.length));
+      const t = performance.now();
+      findings(value);
+      const took = performance.now() - t;
+      assert.ok(took < 200, `${JSON.stringify(shape)} took ${took.toFixed(0)} ms`);
+    }
+  });
+});

@@ -1,0 +1,1406 @@
+import { htmlDecode } from '../decode.js';
+import type { Detector, Finding, Input, Paranoia } from '../types.js';
+import { keywordClass, T, type Token, tokenize } from './sqli-lexer.js';
+
+/**
+ * SQL injection. A value is read as SQL in the contexts an application may paste it into: as is
+ * (a number or an identifier, `WHERE id = <value>`), and after the first single or double quote
+ * (a string literal the value closes, `WHERE name = '<value>'`). Each reading is tokenized
+ * (sqli-lexer.ts) and the tokens are matched against attack shapes built from SQL grammar: a
+ * quote that breaks out into SQL, a boolean condition appended, a UNION, a stacked statement,
+ * a time delay, error-based and out-of-band functions, catalog probing, comment truncation.
+ *
+ * Prose is the main risk: "O'Brien", "students' and teachers' rooms", "select one from the list",
+ * "order by date". The shapes therefore require SQL that parses (an operand on each side of a
+ * comparison, a statement keyword followed by what that statement needs), not keywords alone.
+ */
+
+const FAMILY = 'sqli' as const;
+
+/** Functions that make the database wait: the core of time-based blind injection. */
+const DELAY_FUNCTIONS = new Set(['sleep', 'pg_sleep', 'benchmark', 'randomblob', 'sys_sleep']);
+
+/** Functions whose only common use in a request is error-based extraction or reaching out of the database. */
+const DANGER_FUNCTIONS = new Set([
+  'extractvalue',
+  'updatexml',
+  'xmltype',
+  'load_file',
+  'name_const',
+  'get_host_address',
+  'get_host_name',
+  'xp_cmdshell',
+  'xp_dirtree',
+  'xp_fileexist',
+  'xp_regread',
+  'sp_oacreate',
+  'sp_executesql',
+  'openrowset',
+  'opendatasource',
+  'lo_import',
+  'lo_export',
+  'lo_get',
+  'pg_read_file',
+  'pg_read_binary_file',
+  'pg_ls_dir',
+  'load_extension',
+  'sqlite_compileoption_used',
+  'sqlite_compileoption_get',
+  'gtid_subset',
+  'dbms_pipe',
+  'receive_message',
+  'query_to_xml',
+  'database_to_xml',
+  'dblink',
+  'dblink_connect',
+  'utl_inaddr',
+  'pg_sleep',
+  'unistr',
+]);
+
+/** Database catalogs and system objects: nothing else names them. */
+const CATALOG_WORDS = new Set([
+  'information_schema',
+  'pg_catalog',
+  'pg_shadow',
+  'pg_user',
+  'pg_database',
+  'pg_tables',
+  'sysobjects',
+  'syscolumns',
+  'sysdatabases',
+  'sysusers',
+  'sqlite_master',
+  'sqlite_schema',
+  'sqlite_temp_master',
+  'msysaccessobjects',
+  'msysobjects',
+  'msysqueries',
+  'all_tab_columns',
+  'all_tables',
+  'user_tab_columns',
+  'dba_users',
+  'xp_cmdshell',
+  'xp_dirtree',
+  'utl_http',
+  'utl_inaddr',
+  'utl_file',
+  'dbms_pipe',
+  'dbms_lock',
+  'dbms_ldap',
+  'dbms_xmlgen',
+  'dbms_java',
+  'sys_context',
+]);
+
+/** System variables (@@version) worth a finding of their own. */
+const SYSTEM_VARIABLES = new Set([
+  '@@version',
+  '@@datadir',
+  '@@hostname',
+  '@@servername',
+  '@@basedir',
+  '@@spid',
+  '@@language',
+  '@@tmpdir',
+  '@@version_compile_os',
+  '@@global',
+  '@@session',
+]);
+
+/**
+ * Functions that belong to SQL (a call to one of them, alone or after a quote, is a probe): names an
+ * API value or a snippet of another language rarely starts with.
+ */
+const SQL_FUNCTIONS = new Set([
+  ...DELAY_FUNCTIONS,
+  ...DANGER_FUNCTIONS,
+  'concat',
+  'concat_ws',
+  'group_concat',
+  'string_agg',
+  'listagg',
+  'char',
+  'chr',
+  'nchar',
+  'ascii',
+  'unicode',
+  'ord',
+  'hex',
+  'unhex',
+  'substr',
+  'substring',
+  'substring_index',
+  'mid',
+  'instr',
+  'locate',
+  'strcmp',
+  'find_in_set',
+  'make_set',
+  'elt',
+  'field',
+  'ifnull',
+  'isnull',
+  'nullif',
+  'nvl',
+  'nvl2',
+  'iif',
+  'if',
+  'coalesce',
+  'cast',
+  'convert',
+  'md5',
+  'sha1',
+  'sha2',
+  'crc32',
+  'compress',
+  'uncompress',
+  'aes_encrypt',
+  'aes_decrypt',
+  'decode',
+  'encode',
+  'version',
+  'database',
+  'schema',
+  'user',
+  'current_user',
+  'session_user',
+  'system_user',
+  'db_name',
+  'user_name',
+  'suser_name',
+  'suser_sname',
+  'host_name',
+  'schema_name',
+  'object_name',
+  'table_name',
+  'column_name',
+  'sysdate',
+  'now',
+  'rand',
+  'floor',
+  'length',
+  'len',
+  'char_length',
+  'bit_length',
+  'trim',
+  'ltrim',
+  'rtrim',
+  'reverse',
+  'lpad',
+  'rpad',
+  'insert',
+  'replace',
+  'json_extract',
+  'json_keys',
+  'json_valid',
+  'json_object',
+  'json_build_object',
+  'jsonb_pretty',
+  'to_char',
+  'to_number',
+  'starts_with',
+  'regexp_substr',
+  'regexp_like',
+  'pow',
+  'power',
+  'sin',
+  'cos',
+  'exp',
+  'abs',
+  'count',
+  'div',
+  'mod',
+  'bin',
+  'oct',
+  'conv',
+  'soundex',
+  'likelihood',
+  'unlikely',
+  'likely',
+  'glob',
+  'typeof',
+  'randomblob',
+  'zeroblob',
+  'sqlite_version',
+  'current_setting',
+  'current_database',
+  'pg_backend_pid',
+  'format',
+  'date',
+  'default',
+  'in',
+  'exists',
+  'having',
+  'values',
+  'analyse',
+  'execute',
+  'exec',
+]);
+
+/** Common SQL function names that are also ordinary words: only their bare opening ("max(") is a probe. */
+const MORE_FUNCTIONS = new Set([
+  'max',
+  'min',
+  'avg',
+  'sum',
+  'upper',
+  'lower',
+  'ucase',
+  'lcase',
+  'left',
+  'right',
+  'round',
+  'ceil',
+  'ceiling',
+  'sqrt',
+  'sign',
+  'tan',
+  'atan',
+  'log',
+  'ln',
+  'pi',
+  'time',
+  'minute',
+  'hour',
+  'second',
+  'day',
+  'month',
+  'year',
+  'quarter',
+  'week',
+  'curdate',
+  'curtime',
+  'last_insert_id',
+  'row_count',
+  'found_rows',
+  'connection_id',
+  'charset',
+  'collation',
+  'local',
+  'position',
+  'overlay',
+  'repeat',
+  'space',
+  'quote',
+  'octet_length',
+  'radians',
+  'degrees',
+  'truncate',
+]);
+
+interface Ctx {
+  readonly tokens: readonly Token[];
+  /** Where each parenthesis group ends (lazily computed by skipGroup). */
+  ends?: Int32Array;
+  /** The reading starts right after a quote that closed a string (a breakout). */
+  readonly breakout: boolean;
+  /** The value, to look at comment bodies. */
+  readonly value: string;
+}
+
+type Emit = (rule: string, pl: Paranoia, score: number) => void;
+
+/** Operand tokens; an open string counts: the application's own closing quote ends it. */
+const OPERANDS = new Set<string>([T.NUMBER, T.STRING, T.OPEN_STRING, T.WORD, T.LITERAL, T.VARIABLE]);
+
+function tok(c: Ctx, i: number): Token | undefined {
+  return c.tokens[i];
+}
+
+function cls(c: Ctx, i: number): string {
+  return c.tokens[i]?.cls ?? '';
+}
+
+/** A call token whose word is a keyword ("IN (", "EXISTS(", "VALUES(") behaves like the keyword. */
+function keywordOf(t: Token | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  if (t.cls === T.CALL) return keywordClass(t.text) === undefined ? undefined : t.text;
+  if (t.cls === T.KEYWORD || t.cls === T.STATEMENT || t.cls === T.UNION || t.cls === T.LOGIC) return t.text;
+  if (t.cls === T.COMPARE || t.cls === T.ARITH || t.cls === T.LITERAL) return t.text;
+  return undefined;
+}
+
+/** For each "(" token, the index after its ")" (or tokens.length): one linear pass, computed once per reading. */
+function groupEnds(tokens: readonly Token[]): Int32Array {
+  const ends = new Int32Array(tokens.length).fill(tokens.length);
+  const stack: number[] = [];
+  for (let k = 0; k < tokens.length; k++) {
+    const x = (tokens[k] as Token).cls;
+    if (x === T.OPEN) stack.push(k);
+    else if (x === T.CLOSE && stack.length > 0) ends[stack.pop() as number] = k + 1;
+  }
+  return ends;
+}
+
+/** Index after the parenthesis group that starts at i (an OPEN token), or tokens.length. */
+function skipGroup(c: Ctx, i: number): number {
+  if (cls(c, i) !== T.OPEN) return c.tokens.length;
+  c.ends ??= groupEnds(c.tokens);
+  return c.ends[i] as number;
+}
+
+/** A unary operand: a literal, a (dotted) name, a variable, a call with its arguments, a parenthesized group. */
+function operand(c: Ctx, i: number): number {
+  let k = i;
+  // Unary prefixes: - + ~ ! NOT.
+  while (k < c.tokens.length) {
+    const t = c.tokens[k] as Token;
+    if (t.text === '-' || t.text === '+' || t.text === '~' || t.text === '!') k++;
+    else if (t.cls === T.LOGIC && t.text === 'not') k++;
+    else break;
+  }
+  const t = tok(c, k);
+  if (t === undefined) return -1;
+  if (t.cls === T.CALL) {
+    if (cls(c, k + 1) !== T.OPEN) return -1;
+    return skipGroup(c, k + 1);
+  }
+  if (t.cls === T.OPEN) return skipGroup(c, k);
+  if (t.cls === T.STATEMENT && t.text === 'select') return -1;
+  if (!OPERANDS.has(t.cls)) {
+    // Keywords used as values in injected conditions: "or user=", "and database like".
+    if (t.cls === T.KEYWORD && (t.text === 'user' || t.text === 'database' || t.text === 'schema'))
+      return k + 1;
+    return -1;
+  }
+  k++;
+  // Dotted names and casts: a.b, t.col, x::int.
+  while (cls(c, k) === T.DOT && OPERANDS.has(cls(c, k + 1))) k += 2;
+  while (tok(c, k)?.text === '::' && k + 1 < c.tokens.length) k += 2;
+  return k;
+}
+
+interface Expr {
+  /** Index after the expression, or -1 when there is no operand. */
+  readonly end: number;
+  /** It holds a comparison (or a postfix test: IS NULL, NOTNULL). */
+  readonly compares: boolean;
+  /** Number of operands. */
+  readonly operands: number;
+}
+
+/** operand ((COMPARE | ARITH | NOT? LIKE…) operand)*, with postfix IS [NOT] NULL / NOTNULL / ISNULL. */
+function expression(c: Ctx, i: number): Expr {
+  let end = operand(c, i);
+  if (end === -1) return { end: -1, compares: false, operands: 0 };
+  let compares = false;
+  let operands = 1;
+  for (let guard = 0; guard < 64; guard++) {
+    const t = tok(c, end);
+    if (t === undefined) break;
+    if (t.cls === T.COMPARE && (t.text === 'notnull' || t.text === 'isnull')) {
+      compares = true;
+      end++;
+      continue;
+    }
+    let k = end;
+    if (t.cls === T.LOGIC && t.text === 'not') k++; // NOT LIKE, NOT IN, NOT BETWEEN
+    const op = tok(c, k);
+    if (op === undefined) break;
+    const isCompare = op.cls === T.COMPARE || (op.cls === T.CALL && (op.text === 'in' || op.text === 'like'));
+    const isArith = op.cls === T.ARITH || op.text === '||';
+    if (!isCompare && !isArith) break;
+    k++;
+    // IS [NOT] NULL / IS [NOT] TRUE; = ANY (…) / = ALL (…); SOUNDS LIKE.
+    if (op.text === 'is' && tok(c, k)?.text === 'not') k++;
+    if (op.text === 'sounds' && tok(c, k)?.text === 'like') k++;
+    if (op.text === 'similar' && tok(c, k)?.text === 'to') k++;
+    const q = tok(c, k)?.text;
+    if (q === 'all' || q === 'any' || q === 'some') k++;
+    if (isCompare && op.cls === T.CALL) {
+      end = skipGroup(c, k);
+      compares = true;
+      operands++;
+      continue;
+    }
+    const next = operand(c, k);
+    if (next === -1) {
+      // A trailing comparison ("' or 1=" / "xor 5>") still compares: the rest was cut off.
+      if (isCompare && k >= c.tokens.length) {
+        compares = true;
+        end = k;
+      }
+      break;
+    }
+    if (isCompare) compares = true;
+    operands++;
+    end = next;
+    if (op.text === 'between' && tok(c, end)?.text === 'and') {
+      const hi = operand(c, end + 1);
+      if (hi !== -1) end = hi;
+    }
+  }
+  return { end, compares, operands };
+}
+
+const CLAUSE_AFTER_CONDITION = new Set([
+  'order',
+  'group',
+  'limit',
+  'having',
+  'into',
+  'procedure',
+  'from',
+  'then',
+  'end',
+  'offset',
+]);
+
+/** Tokens that may follow a complete injected condition: the end, a comment, ";", ")", another condition, a clause. */
+function cleanEnd(c: Ctx, i: number): boolean {
+  const t = tok(c, i);
+  if (t === undefined) return true;
+  if (t.cls === T.COMMENT || t.cls === T.SEMI || t.cls === T.CLOSE || t.cls === T.LOGIC) return true;
+  if (t.cls === T.OPEN_STRING || t.cls === T.STRING) return true; // "' or '1'='1" closes on the app's quote
+  if (t.cls === T.UNION) return true;
+  return t.cls === T.KEYWORD && CLAUSE_AFTER_CONDITION.has(t.text);
+}
+
+function isSelectLike(t: Token | undefined): boolean {
+  return t !== undefined && (t.text === 'select' || t.text === 'values') && t.cls !== T.WORD;
+}
+
+/** UNION [ALL | DISTINCT] [(] SELECT … */
+function unionSelect(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls !== T.UNION && !(t.cls === T.CALL && keywordClass(t.text) === T.UNION)) continue;
+    let k = i + 1;
+    for (let n = 0; n < 4 && k < c.tokens.length; n++) {
+      const x = c.tokens[k] as Token;
+      if (x.text === 'all' || x.text === 'distinct' || x.cls === T.OPEN || x.cls === T.COMMENT) k++;
+      else break;
+    }
+    if (isSelectLike(tok(c, k))) {
+      emit('sqli-union', 1, 5);
+      return;
+    }
+  }
+}
+
+/** sleep(5), benchmark(1e7, …), pg_sleep(5), WAITFOR DELAY '0:0:5'. */
+function delay(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls === T.CALL && DELAY_FUNCTIONS.has(t.text)) {
+      // A method call in code (time.sleep(5)) is not SQL unless the value broke out of a string.
+      if (i > 0 && cls(c, i - 1) === T.DOT && !(c.breakout && i <= 2)) continue;
+      const arg = tok(c, i + 2);
+      if (arg === undefined) {
+        emit('sqli-delay', 1, 5);
+        return;
+      }
+      const a = arg.cls;
+      if (
+        a === T.NUMBER ||
+        a === T.STRING ||
+        a === T.OPEN ||
+        a === T.CALL ||
+        a === T.VARIABLE ||
+        a === T.ARITH
+      ) {
+        // "sleep (8 hours)" in prose: the argument must be an expression that closes.
+        const e = expression(c, i + 2);
+        if (
+          e.end !== -1 &&
+          (e.end >= c.tokens.length || cls(c, e.end) === T.CLOSE || cls(c, e.end) === T.COMMA)
+        ) {
+          emit('sqli-delay', 1, 5);
+          return;
+        }
+      }
+    }
+    if (t.cls === T.STATEMENT && t.text === 'waitfor') {
+      const n = tok(c, i + 1);
+      if (n !== undefined && (n.text === 'delay' || n.text === 'time')) {
+        const s = cls(c, i + 2);
+        if (s === '' || s === T.STRING || s === T.OPEN_STRING || s === T.VARIABLE) {
+          emit('sqli-delay', 1, 5);
+          return;
+        }
+      }
+    }
+  }
+}
+
+/** Error-based and out-of-band functions, catalog tables, system variables, INTO OUTFILE. */
+function probes(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls === T.CALL && DANGER_FUNCTIONS.has(t.text)) emit('sqli-function', 1, 5);
+    else if ((t.cls === T.WORD || t.cls === T.CALL) && CATALOG_WORDS.has(t.text)) emit('sqli-catalog', 1, 5);
+    else if (t.cls === T.WORD && t.text === '`' && catalogQuoted(c.value, t)) emit('sqli-catalog', 1, 5);
+    else if (t.cls === T.VARIABLE && SYSTEM_VARIABLES.has(t.text)) emit('sqli-variable', 1, 5);
+    else if (t.cls === T.VARIABLE && t.text.startsWith('@@') && t.text.length > 3)
+      emit('sqli-variable', 2, 3);
+    else if (t.text === 'into' && (tok(c, i + 1)?.text === 'outfile' || tok(c, i + 1)?.text === 'dumpfile'))
+      emit('sqli-file', 1, 5);
+    else if (t.text === 'load' && tok(c, i + 1)?.text === 'data' && tok(c, i + 2)?.text === 'infile')
+      emit('sqli-file', 1, 5);
+    else if (t.text === 'procedure' && tok(c, i + 1)?.text === 'analyse') emit('sqli-function', 1, 5);
+    else if (t.cls === T.WORD && DELAY_FUNCTIONS.has(t.text) && tok(c, i - 1)?.text === 'select')
+      emit('sqli-delay', 1, 5);
+  }
+}
+
+function catalogQuoted(value: string, t: Token): boolean {
+  const inner = value.slice(t.start + 1, Math.min(t.end - 1, t.start + 30)).toLowerCase();
+  return CATALOG_WORDS.has(inner);
+}
+
+const DDL_OBJECTS = new Set([
+  'table',
+  'database',
+  'schema',
+  'view',
+  'index',
+  'trigger',
+  'procedure',
+  'function',
+  'user',
+  'login',
+  'temporary',
+  'or',
+  'unique',
+]);
+
+/** Does the statement keyword at i start something that parses as that statement? */
+function statementAt(c: Ctx, i: number): boolean {
+  const t = tok(c, i);
+  if (t === undefined) return false;
+  const n1 = tok(c, i + 1);
+  const n2 = tok(c, i + 2);
+  const kw = t.text;
+  switch (kw) {
+    case 'select':
+      return selectList(c, i + 1);
+    case 'insert':
+      return n1?.text === 'into' || (n1?.cls === T.WORD && (n2?.cls === T.OPEN || n2?.text === 'values'));
+    case 'update':
+      return (n1?.cls === T.WORD || n1?.cls === T.KEYWORD) && n2?.text === 'set';
+    case 'delete':
+      return n1?.text === 'from';
+    case 'drop':
+    case 'create':
+    case 'alter':
+    case 'truncate':
+    case 'rename':
+      return n1 !== undefined && DDL_OBJECTS.has(n1.text);
+    case 'exec':
+    case 'execute':
+      return (
+        n1 !== undefined &&
+        (n1.cls === T.VARIABLE ||
+          (n1.cls === T.OPEN && (n2?.cls === T.STRING || n2?.cls === T.VARIABLE)) ||
+          n1.cls === T.STRING ||
+          n1.text === 'immediate' ||
+          n1.text.startsWith('xp_') ||
+          n1.text.startsWith('sp_') ||
+          n1.text === 'master' ||
+          (n1.cls === T.CALL && n1.text.startsWith('sp_')))
+      );
+    case 'declare':
+      return n1?.cls === T.VARIABLE || (n1?.cls === T.WORD && n2?.text === 'cursor');
+    case 'shutdown':
+      return n1 === undefined || n1.cls === T.COMMENT || n1.cls === T.SEMI || n1.text === 'with';
+    case 'waitfor':
+      return n1?.text === 'delay' || n1?.text === 'time';
+    case 'set':
+      return n1?.cls === T.VARIABLE;
+    case 'merge':
+      return n1?.text === 'into';
+    case 'call':
+      return n1?.cls === T.CALL;
+    case 'grant':
+    case 'revoke':
+      for (let k = i + 1; k < i + 8 && k < c.tokens.length; k++) if (c.tokens[k]?.text === 'on') return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
+/** SELECT <list> followed by FROM, the end, or a clause: the list is *, literals, names, calls. */
+function selectList(c: Ctx, i: number): boolean {
+  let k = i;
+  const first = tok(c, k);
+  if (first === undefined) return false;
+  if (first.text === 'distinct' || first.text === 'all' || first.text === 'top') k++;
+  if (first.text === 'top' && cls(c, k) === T.NUMBER) k++;
+  let items = 0;
+  for (let guard = 0; guard < 256 && k < c.tokens.length; guard++) {
+    const t = c.tokens[k] as Token;
+    if (t.cls === T.ARITH && t.text === '*') k++;
+    else if (t.cls === T.KEYWORD && t.text === 'case') {
+      k = caseEnd(c, k);
+      if (k === -1) return false;
+    } else {
+      const e = expression(c, k);
+      if (e.end === -1) return false;
+      k = e.end;
+    }
+    items++;
+    // Optional alias: AS name, or a name right after the expression.
+    if (tok(c, k)?.text === 'as') k += 2;
+    if (cls(c, k) !== T.COMMA) break;
+    k++;
+  }
+  if (items === 0) return false;
+  const after = tok(c, k);
+  if (after === undefined || after.cls === T.SEMI || after.cls === T.COMMENT || after.cls === T.CLOSE)
+    return items > 1 || sqlOnly(c, i, k);
+  if (after.text === 'from') return fromClause(c, k + 1);
+  if (after.cls === T.UNION || after.text === 'into' || after.text === 'where' || after.text === 'limit')
+    return true;
+  if ((after.text === 'group' || after.text === 'order') && tok(c, k + 1)?.text === 'by') return true;
+  return false;
+}
+
+/** The select list starts with something only SQL selects: "select 1", "select @@version", "select *", "select concat(". */
+function sqlOnly(c: Ctx, from: number, _to: number): boolean {
+  const t = tok(c, from);
+  if (t === undefined) return false;
+  const x = t.cls;
+  if (x === T.VARIABLE || x === T.NUMBER || x === T.STRING || x === T.LITERAL) return true;
+  if (x === T.ARITH && t.text === '*') return true;
+  if (x === T.OPEN) {
+    const inner = tok(c, from + 1);
+    return inner !== undefined && (isSelectLike(inner) || inner.text === 'case' || sqlOnly(c, from + 1, _to));
+  }
+  return x === T.CALL && (SQL_FUNCTIONS.has(t.text) || MORE_FUNCTIONS.has(t.text));
+}
+
+function caseEnd(c: Ctx, i: number): number {
+  for (let k = i + 1; k < c.tokens.length && k < i + 64; k++) if (c.tokens[k]?.text === 'end') return k + 1;
+  return c.tokens.length;
+}
+
+const AFTER_TABLE = new Set([
+  'where',
+  'limit',
+  'order',
+  'group',
+  'having',
+  'join',
+  'inner',
+  'left',
+  'right',
+  'outer',
+  'cross',
+  'natural',
+  'union',
+  'into',
+  'offset',
+  'procedure',
+]);
+
+/** FROM <table or (subquery)> then the end or a clause: not "from the list below". */
+function fromClause(c: Ctx, i: number): boolean {
+  const t = tok(c, i);
+  if (t === undefined) return true;
+  let k: number;
+  if (t.cls === T.OPEN) k = skipGroup(c, i);
+  else if (t.cls === T.WORD || t.cls === T.CALL || keywordOf(t) === 'user') {
+    k = operand(c, i);
+    if (k === -1) return false;
+  } else return t.cls === T.COMMENT || t.cls === T.SEMI;
+  if (tok(c, k)?.text === 'as') k += 2;
+  else if (cls(c, k) === T.WORD && tok(c, k - 1)?.cls === T.CLOSE) k++; // derived-table alias: (…)x
+  const n = tok(c, k);
+  if (n === undefined) return true;
+  if (n.cls === T.SEMI || n.cls === T.COMMENT || n.cls === T.CLOSE || n.cls === T.COMMA || n.cls === T.UNION)
+    return true;
+  return AFTER_TABLE.has(n.text);
+}
+
+/**
+ * A statement word that does not parse fully: after ";" it is still a stacked query unless prose
+ * follows ("; select the best" has two plain words in a row); at the start, "DROP t;--".
+ */
+function looseStatement(c: Ctx, i: number, stacked: boolean, emit: Emit): void {
+  const t = c.tokens[i] as Token;
+  const n1 = tok(c, i + 1);
+  const n2 = tok(c, i + 2);
+  if (stacked) {
+    if (n1 === undefined) emit('sqli-stacked', 2, 5);
+    else if (n1.cls === T.WORD && n2?.cls === T.WORD) return;
+    else if (n1.cls === T.WORD || n1.cls === T.OTHER || n1.cls === T.CALL || n1.cls === T.VARIABLE)
+      emit('sqli-stacked', t.text === 'select' ? 2 : 1, 5);
+    return;
+  }
+  if (t.text === 'drop' || t.text === 'truncate') {
+    if (n1?.cls === T.WORD && (n2 === undefined || n2.cls === T.SEMI || n2.cls === T.COMMENT))
+      emit('sqli-statement', 2, 5);
+  }
+}
+
+/** Statements: after ";" (stacked), after "(" or a breakout (subquery, injected statement), or as the whole value. */
+function statements(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    const isStmt = t.cls === T.STATEMENT || (t.cls === T.CALL && keywordClass(t.text) === T.STATEMENT);
+    const isSet = t.text === 'set' && t.cls === T.KEYWORD;
+    if (!isStmt && !isSet) continue;
+    const prev = i === 0 ? '' : cls(c, i - 1);
+    if (!statementAt(c, i)) {
+      if (isStmt && (prev === T.SEMI || i === 0)) looseStatement(c, i, prev === T.SEMI, emit);
+      continue;
+    }
+    if (prev === T.SEMI) emit('sqli-stacked', 1, 5);
+    else if (prev === T.OPEN && t.text === 'select') emit('sqli-subquery', 1, 5);
+    else if (i === 0 && c.breakout) emit('sqli-statement', 1, 5);
+    else if (i === 0 || prev === T.COMMENT || prev === T.CLOSE) emit('sqli-statement', 2, 5);
+    else if (t.text !== 'set' && (prev === T.LOGIC || prev === T.COMPARE || prev === T.ARITH))
+      emit('sqli-statement', 2, 5);
+  }
+}
+
+/**
+ * A condition appended to the query: AND/OR/XOR/||/&& followed by a comparison, a function call, or a
+ * lone operand that ends the input. In the as-is reading it must follow a number, a closing
+ * parenthesis or start the value ("1 or 1=1", ") or (1=1", "or 1=1"); after a breakout anywhere.
+ */
+function conditions(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls !== T.LOGIC || t.text === 'not' || t.text === '!') continue;
+    const prev = i === 0 ? '' : cls(c, i - 1);
+    const anchored =
+      (c.breakout && i <= 3) ||
+      prev === T.NUMBER ||
+      prev === T.CLOSE ||
+      prev === T.COMPARE ||
+      (i === 0 && !c.breakout) ||
+      (c.breakout && (prev === T.STRING || prev === T.LITERAL));
+    if (!anchored) continue;
+    let k = i + 1;
+    while (cls(c, k) === T.OPEN) k++;
+    const e = expression(c, k);
+    if (e.end === -1) continue;
+    const fn = tok(c, k);
+    const isSqlCall = fn?.cls === T.CALL && SQL_FUNCTIONS.has(fn.text);
+    let end = e.end;
+    while (cls(c, end) === T.CLOSE) end++;
+    if (e.compares && (cleanEnd(c, end) || c.breakout)) {
+      emit('sqli-condition', 1, 5);
+      return;
+    }
+    if (isSqlCall && (c.breakout || cleanEnd(c, end))) {
+      emit('sqli-condition', 1, 5);
+      return;
+    }
+    // "' or 1--", "' or true;", "1 or 1#": a lone constant closed by a comment or ";" (not the end alone).
+    const lone = tok(c, k);
+    const closer = cls(c, end);
+    if (
+      lone !== undefined &&
+      (lone.cls === T.NUMBER ||
+        lone.cls === T.LITERAL ||
+        lone.cls === T.STRING ||
+        lone.cls === T.OPEN_STRING) &&
+      e.operands === 1 &&
+      (closer === T.COMMENT || closer === T.SEMI || (end >= c.tokens.length && c.breakout))
+    ) {
+      emit('sqli-condition', 1, 5);
+      return;
+    }
+    if (c.breakout && i <= 1 && e.operands >= 1 && (closer === T.COMMENT || closer === T.SEMI)) {
+      emit('sqli-condition', 2, 5);
+      return;
+    }
+  }
+}
+
+/** After a breakout: the string is closed and the rest of the query commented out ("admin'--", "x')#"). */
+function truncation(c: Ctx, emit: Emit): void {
+  if (!c.breakout) return;
+  let k = 0;
+  while (cls(c, k) === T.CLOSE) k++;
+  const t = tok(c, k);
+  if (t === undefined) return;
+  if (t.cls === T.COMMENT) {
+    // "#" in prose ("press '#'") is followed by text; as a truncation it ends the value or a line.
+    if (t.text === '#' && t.end - t.start > 1 && c.value.charCodeAt(t.start + 1) !== 32) return;
+    emit('sqli-truncation', 1, 5);
+    return;
+  }
+  if (t.cls === T.SEMI) {
+    const n = tok(c, k + 1);
+    if (n === undefined || n.cls === T.COMMENT) emit('sqli-truncation', 2, 5);
+  }
+}
+
+/** After a breakout: string concatenation into a subquery or call: "'||(select …)", "'+sleep(5)+'", "'.chr(122).'". */
+function concatenation(c: Ctx, emit: Emit): void {
+  if (!c.breakout) return;
+  const op = tok(c, 0);
+  if (op === undefined) return;
+  const isConcat =
+    op.text === '||' || op.text === '+' || op.text === '|' || op.text === '.' || op.text === '&';
+  if (!isConcat) return;
+  const n = tok(c, 1);
+  if (n === undefined) return;
+  if (n.cls === T.OPEN || (n.cls === T.CALL && SQL_FUNCTIONS.has(n.text)) || n.cls === T.STATEMENT)
+    emit('sqli-concat', 1, 5);
+}
+
+/** Clauses appended after a number, a ")" or a breakout: "1 order by 3", "') group by 2", "1 having 1=1". */
+function clauses(c: Ctx, emit: Emit): void {
+  for (let i = 0; i < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls !== T.KEYWORD) continue;
+    const prev = i === 0 ? '' : cls(c, i - 1);
+    const anchored =
+      (c.breakout && i <= 2) || prev === T.NUMBER || prev === T.CLOSE || (i === 0 && t.text === 'having');
+    if (!anchored) continue;
+    const n1 = tok(c, i + 1);
+    const n2 = tok(c, i + 2);
+    const byWhat = n2?.cls;
+    if (
+      (t.text === 'order' || t.text === 'group') &&
+      n1?.text === 'by' &&
+      n2 !== undefined &&
+      (byWhat === T.NUMBER || byWhat === T.WORD || byWhat === T.CALL)
+    ) {
+      const e = expression(c, i + 2);
+      if (e.end !== -1 && cleanEnd(c, e.end))
+        emit('sqli-clause', c.breakout || n2.cls === T.NUMBER ? 1 : 2, 5);
+    } else if (t.text === 'having' || t.text === 'where') {
+      const e = expression(c, i + 1);
+      if (e.end !== -1 && e.compares) emit('sqli-clause', 1, 5);
+    } else if (t.text === 'limit' && n1?.cls === T.NUMBER && c.breakout) emit('sqli-clause', 2, 5);
+  }
+}
+
+function literalValue(c: Ctx, t: Token): string | undefined {
+  if (t.cls === T.NUMBER)
+    return String(Number(t.text.startsWith('0x') ? Number.parseInt(t.text, 16) : t.text));
+  if (t.cls === T.STRING) return c.value.slice(t.start + 1, t.end - 1);
+  if (t.cls === T.OPEN_STRING) return c.value.slice(t.start + 1, t.end);
+  return undefined;
+}
+
+/** Evaluates a comparison of two constants; undefined when it cannot tell. */
+function constantTruth(
+  op: string,
+  negated: boolean,
+  a: string,
+  b: string,
+  numeric: boolean,
+): boolean | undefined {
+  let r: boolean | undefined;
+  const x = Number(a);
+  const y = Number(b);
+  switch (op) {
+    case '=':
+    case '==':
+    case '<=>':
+    case 'like':
+    case 'glob':
+    case 'is':
+      r = numeric ? x === y : a === b;
+      break;
+    case '!=':
+    case '<>':
+      r = numeric ? x !== y : a !== b;
+      break;
+    case 'regexp':
+    case 'rlike':
+      r = a.includes(b);
+      break;
+    case '<':
+      r = numeric ? x < y : undefined;
+      break;
+    case '>':
+      r = numeric ? x > y : undefined;
+      break;
+    case '<=':
+      r = numeric ? x <= y : undefined;
+      break;
+    case '>=':
+      r = numeric ? x >= y : undefined;
+      break;
+    default:
+      r = undefined;
+  }
+  return r === undefined ? undefined : negated ? !r : r;
+}
+
+/** A comparison of constants that is always true ("1=1", "'a'<>'b'", "2 is not 3"): the tautology itself. */
+function tautology(c: Ctx, emit: Emit): void {
+  for (let i = 0; i + 2 < c.tokens.length; i++) {
+    const a = c.tokens[i] as Token;
+    if (a.cls !== T.NUMBER && a.cls !== T.STRING) continue;
+    let k = i + 1;
+    let negated = false;
+    let op = tok(c, k);
+    if (op?.text === 'not') {
+      negated = true;
+      op = tok(c, ++k);
+    }
+    if (op === undefined || op.cls !== T.COMPARE) continue;
+    if (op.text === 'is' && tok(c, k + 1)?.text === 'not') {
+      negated = !negated;
+      k++;
+    }
+    const b = tok(c, k + 1);
+    if (b === undefined || (b.cls !== T.NUMBER && b.cls !== T.STRING && b.cls !== T.OPEN_STRING)) continue;
+    // The comparison must stand alone: "x=1=1" or "1=1.5" parts of something else do not count.
+    const before = i === 0 ? undefined : c.tokens[i - 1];
+    if (before !== undefined && (before.cls === T.COMPARE || before.cls === T.ARITH || before.cls === T.DOT))
+      continue;
+    const after = tok(c, k + 2);
+    // It must stand as a condition: "3 < 4 math worksheet" is prose.
+    if (after !== undefined && !cleanEnd(c, k + 2)) continue;
+    if (after !== undefined && after.cls === T.STRING) continue;
+    const va = literalValue(c, a);
+    const vb = literalValue(c, b);
+    if (va === undefined || vb === undefined) continue;
+    const numeric = a.cls === T.NUMBER && b.cls === T.NUMBER;
+    // An open string only counts at the very end ("'x'!='y": the application adds the closing quote).
+    if (b.cls === T.OPEN_STRING && vb.length > 40) continue;
+    const truth = constantTruth(op.text, negated, va, vb, numeric);
+    if (truth === true) {
+      emit('sqli-tautology', 2, 5);
+      return;
+    }
+  }
+}
+
+/** A value that is nothing but an SQL function call (or its opening): "concat(", "unhex(…)", "ascii(substr(…))". */
+function loneCall(c: Ctx, emit: Emit): void {
+  let k = 0;
+  while (k < c.tokens.length && k < 3 && cls(c, k) !== T.CALL) {
+    const x = cls(c, k);
+    if (x !== T.OPEN && x !== T.COMMA && x !== T.ARITH && x !== T.COMPARE && x !== T.OTHER && x !== T.DOT)
+      return;
+    k++;
+  }
+  const t = tok(c, k);
+  if (t === undefined || t.cls !== T.CALL) return;
+  if (k > 0 && cls(c, k - 1) === T.DOT) return; // a method call in code
+  // A bare opening "max(" (nothing after it) is a probe for any SQL function name.
+  if (k + 2 === c.tokens.length && (SQL_FUNCTIONS.has(t.text) || MORE_FUNCTIONS.has(t.text))) {
+    emit('sqli-call', 2, 5);
+    return;
+  }
+  if (!SQL_FUNCTIONS.has(t.text)) return;
+  const end = skipGroup(c, k + 1);
+  if (end >= c.tokens.length) {
+    emit('sqli-call', 2, 5);
+    return;
+  }
+  const n = tok(c, end) as Token;
+  if (n.cls === T.COMMENT || n.text === '::' || n.cls === T.LOGIC || n.cls === T.COMPARE || n.cls === T.SEMI)
+    emit('sqli-call', 2, 5);
+}
+
+/**
+ * After a breakout: an operator applied to an operand, then a comment that cuts the rest of the query
+ * ("x'|email--", "id'not like id--", "user'collate nocase--", "' notnull --").
+ */
+function breakoutOperator(c: Ctx, emit: Emit): void {
+  if (!c.breakout) return;
+  let k = 0;
+  while (cls(c, k) === T.CLOSE) k++;
+  const op = tok(c, k);
+  if (op === undefined) return;
+  if (op.cls !== T.COMPARE && op.cls !== T.ARITH && op.cls !== T.LOGIC) return;
+  // Walk a bounded run of operators and operands; it must end in a line comment.
+  for (let n = k + 1; n < c.tokens.length && n < k + 8; n++) {
+    const t = c.tokens[n] as Token;
+    if (t.cls === T.COMMENT) {
+      if (t.text === '--' || t.text === '#' || t.text === '/*') emit('sqli-breakout', 2, 5);
+      return;
+    }
+    if (t.cls === T.SEMI) {
+      const after = tok(c, n + 1);
+      if (n > k + 1 && (after === undefined || after.cls === T.COMMENT)) emit('sqli-breakout', 2, 5);
+      return;
+    }
+    if (
+      !OPERANDS.has(t.cls) &&
+      t.cls !== T.COMPARE &&
+      t.cls !== T.ARITH &&
+      t.cls !== T.LOGIC &&
+      t.cls !== T.OTHER &&
+      t.cls !== T.KEYWORD
+    )
+      return;
+  }
+}
+
+/** ") AS name FROM", "` AS `alias` FROM", "1 AS \"x\" FROM": the tail of a select list, SQL-only syntax. */
+function aliasFrom(c: Ctx, emit: Emit): void {
+  for (let i = 1; i + 2 < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.text !== 'as' || t.cls !== T.KEYWORD) continue;
+    const before = c.tokens[i - 1] as Token;
+    const sqlish =
+      before.cls === T.CLOSE ||
+      before.cls === T.NUMBER ||
+      (before.cls === T.WORD && before.text === '`') ||
+      before.cls === T.STRING;
+    if (!sqlish) continue;
+    const alias = c.tokens[i + 1] as Token;
+    if (alias.cls !== T.WORD && alias.cls !== T.STRING && alias.cls !== T.KEYWORD) continue;
+    if (c.tokens[i + 2]?.text === 'from') emit('sqli-statement', 2, 5);
+  }
+}
+
+/** A value that starts with a FROM clause: "FROM users WHERE id=1", "from `db`.`t` limit", "FROM t GROUP BY x". */
+function fromStart(c: Ctx, emit: Emit): void {
+  if (c.breakout || tok(c, 0)?.text !== 'from') return;
+  const table = tok(c, 1);
+  if (table === undefined) return;
+  let k: number;
+  if (table.cls === T.OPEN) {
+    if (isSelectLike(tok(c, 2))) emit('sqli-statement', 1, 5);
+    return;
+  }
+  if (table.cls !== T.WORD) return;
+  k = operand(c, 1);
+  const quoted = table.text === '`' || table.text === '[' || cls(c, 2) === T.DOT;
+  const n = tok(c, k);
+  if (n === undefined) {
+    if (quoted) emit('sqli-statement', 2, 5);
+    return;
+  }
+  if (n.text === 'where') {
+    const e = expression(c, k + 1);
+    if (e.compares) emit('sqli-statement', 2, 5);
+  } else if ((n.text === 'group' || n.text === 'order') && tok(c, k + 1)?.text === 'by')
+    emit('sqli-statement', 2, 5);
+  else if (n.text === 'limit' && (quoted || cls(c, k + 1) === T.NUMBER)) emit('sqli-statement', 2, 5);
+}
+
+const SQL_TYPES = new Set([
+  'int',
+  'integer',
+  'bigint',
+  'smallint',
+  'text',
+  'varchar',
+  'char',
+  'bool',
+  'boolean',
+  'json',
+  'jsonb',
+  'numeric',
+  'decimal',
+  'double',
+  'float',
+  'real',
+  'regclass',
+  'bytea',
+  'inet',
+  'uuid',
+  'date',
+  'timestamp',
+]);
+
+/** PostgreSQL casts to SQL types ("password::int", "version()::text"), the core of its error-based probes. */
+function casts(c: Ctx, emit: Emit): void {
+  for (let i = 1; i + 1 < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.text !== '::') continue;
+    const before = c.tokens[i - 1] as Token;
+    if (
+      before.cls !== T.WORD &&
+      before.cls !== T.CLOSE &&
+      before.cls !== T.STRING &&
+      before.cls !== T.KEYWORD
+    )
+      continue;
+    const type = c.tokens[i + 1] as Token;
+    if (!SQL_TYPES.has(type.text)) continue;
+    const after = tok(c, i + 2);
+    if (after === undefined || after.cls !== T.WORD) {
+      emit('sqli-cast', 2, 5);
+      return;
+    }
+  }
+}
+
+/** CASE WHEN <condition> THEN: conditional logic only SQL writes this way. */
+function caseWhen(c: Ctx, emit: Emit): void {
+  for (let i = 0; i + 3 < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.text !== 'case' || c.tokens[i + 1]?.text !== 'when') continue;
+    const e = expression(c, i + 2);
+    if (e.end !== -1 && tok(c, e.end)?.text === 'then') {
+      emit('sqli-statement', e.compares ? 1 : 2, 5);
+      return;
+    }
+  }
+  // ") when 234 then": the middle of a CASE after a closing parenthesis.
+  if (cls(c, 0) === T.CLOSE && tok(c, 1)?.text === 'when') {
+    const e = expression(c, 2);
+    if (e.end !== -1 && tok(c, e.end)?.text === 'then') emit('sqli-statement', 2, 5);
+  }
+}
+
+const SHAPES: readonly ((c: Ctx, emit: Emit) => void)[] = [
+  unionSelect,
+  delay,
+  probes,
+  statements,
+  conditions,
+  truncation,
+  concatenation,
+  clauses,
+  tautology,
+  loneCall,
+  breakoutOperator,
+  aliasFrom,
+  fromStart,
+  casts,
+  caseWhen,
+];
+
+/** Words that make a value without SQL punctuation worth tokenizing ("1 union select 1,2", "1 order by 3"). */
+const TRIGGER_WORDS: readonly string[] = [
+  'union',
+  'select',
+  'order',
+  'group',
+  'having',
+  'exec',
+  'execute',
+  'waitfor',
+  'declare',
+  'shutdown',
+];
+
+function isSpecial(v: string, i: number, c: number): boolean {
+  switch (c) {
+    case 39: // '
+    case 34: // "
+    case 96: // `
+    case 40: // (
+    case 59: // ;
+    case 35: // #
+    case 60: // <
+    case 62: // >
+    case 124: // |
+    case 38: // &
+    case 33: // !
+    case 41: // )
+      return true;
+    case 58: // ::
+      return v.charCodeAt(i + 1) === 58;
+    case 61: {
+      // "=", except base64 padding at the end.
+      let k = i;
+      while (k < v.length && v.charCodeAt(k) === 61) k++;
+      return k < v.length;
+    }
+    case 45: // --
+      return v.charCodeAt(i + 1) === 45;
+    case 47: // /*
+      return v.charCodeAt(i + 1) === 42;
+    case 64: {
+      // @@var or a variable after a blank; not an e-mail address.
+      if (v.charCodeAt(i + 1) === 64) return true;
+      const p = i === 0 ? 32 : v.charCodeAt(i - 1);
+      return p === 32 || p === 9 || p === 10 || p === 44 || p === 61;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Comparison words that matter between numbers ("1 is not 2", "42 like 42", "1 or 2"). */
+const NUMERIC_WORDS: readonly string[] = [
+  'or',
+  'and',
+  'xor',
+  'not',
+  'like',
+  'is',
+  'div',
+  'mod',
+  'glob',
+  'rlike',
+  'regexp',
+];
+
+/** Case-insensitive comparison of v[start, start+len) with a list of lower-case words, without allocating. */
+function wordIn(words: readonly string[], v: string, start: number, len: number): boolean {
+  for (const w of words) {
+    if (w.length !== len) continue;
+    let k = 0;
+    while (k < len && (v.charCodeAt(start + k) | 32) === w.charCodeAt(k)) k++;
+    if (k === len) return true;
+  }
+  return false;
+}
+
+/** Bit masks of the first letters of the gate's words, to skip most words with one test. */
+function initials(words: readonly string[]): number {
+  let m = 0;
+  for (const w of words) m |= 1 << (w.charCodeAt(0) - 97);
+  return m;
+}
+const TRIGGER_INITIALS = initials(TRIGGER_WORDS);
+const NUMERIC_INITIALS = initials(NUMERIC_WORDS);
+
+const GATE_NONE = 0;
+const GATE_CATALOG = 1;
+const GATE_FULL = 2;
+
+/**
+ * The cheap gate: SQL needs punctuation (a quote, a parenthesis, an operator, a comment, ";", "@@")
+ * or, without any, a clause word, or a comparison word next to digits. Words with "_" or a "sys"
+ * prefix may name a catalog. Most values are plain words and stop here.
+ */
+export function gate(v: string): number {
+  let wordStart = -1;
+  let digits = false;
+  let numericWord = false;
+  let catalog = false;
+  for (let i = 0; i <= v.length; i++) {
+    const c = i < v.length ? v.charCodeAt(i) : 32;
+    const letter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
+    if (letter) {
+      if (wordStart === -1) wordStart = i;
+      if (c === 95) catalog = true;
+      continue;
+    }
+    if (wordStart !== -1) {
+      const len = i - wordStart;
+      const bit = 1 << ((v.charCodeAt(wordStart) | 32) - 97);
+      if (len >= 4 && len <= 8 && (TRIGGER_INITIALS & bit) !== 0 && wordIn(TRIGGER_WORDS, v, wordStart, len))
+        return GATE_FULL;
+      if (
+        len <= 6 &&
+        !numericWord &&
+        (NUMERIC_INITIALS & bit) !== 0 &&
+        wordIn(NUMERIC_WORDS, v, wordStart, len)
+      )
+        numericWord = true;
+      if (len >= 4 && (v.charCodeAt(wordStart) | 32) === 115 && (v.charCodeAt(wordStart + 1) | 32) === 121)
+        catalog = true; // sys…
+      if (len >= 4 && (v.charCodeAt(wordStart) | 32) === 109 && (v.charCodeAt(wordStart + 1) | 32) === 115)
+        catalog = true; // ms…
+      wordStart = -1;
+    }
+    if (c >= 48 && c <= 57) digits = true;
+    else if (i < v.length && c < 128 && isSpecial(v, i, c)) return GATE_FULL;
+  }
+  if (digits && numericWord) return GATE_FULL;
+  return catalog ? GATE_CATALOG : GATE_NONE;
+}
+
+/** Catalog names among the words of a plain value ("FROM INFORMATION_SCHEMA.", "tempdb"). */
+function catalogWords(value: string, out: Finding[]): void {
+  let start = -1;
+  for (let i = 0; i <= value.length; i++) {
+    const c = i < value.length ? value.charCodeAt(i) : 32;
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (c >= 48 && c <= 57)) {
+      if (start === -1) start = i;
+      continue;
+    }
+    if (start !== -1 && i - start >= 4 && i - start <= 24) {
+      if (CATALOG_WORDS.has(value.slice(start, i).toLowerCase())) {
+        out.push({ rule: 'sqli-catalog', family: FAMILY, pl: 1, score: 5 });
+        return;
+      }
+    }
+    start = -1;
+  }
+}
+
+/** Readings of one value: as is, and after its first single and first double quote when that quote breaks out. */
+export function readings(value: string): Ctx[] {
+  const asIs = tokenize(value);
+  const out: Ctx[] = [{ tokens: asIs, breakout: false, value }];
+  // A value that closes parentheses first ("1) or (1=1", ") union select") breaks out of them.
+  let k = 0;
+  if (asIs[0] !== undefined && asIs[0].cls !== T.CLOSE && asIs[1]?.cls === T.CLOSE) k = 1;
+  if (asIs[k]?.cls === T.CLOSE) {
+    while (asIs[k]?.cls === T.CLOSE) k++;
+    if (k < asIs.length) out.push({ tokens: asIs.slice(k), breakout: true, value });
+  }
+  for (const q of ["'", '"']) {
+    const p = value.indexOf(q);
+    if (p === -1) continue;
+    // A letter or digit right after the quote ("O'Brien", "it's", "5'11") keeps it inside prose.
+    const after = value.charCodeAt(p + 1);
+    if ((after >= 97 && after <= 122) || (after >= 65 && after <= 90) || (after >= 48 && after <= 57)) {
+      const kw = tokenize(value, p + 1, 1)[0];
+      if (kw === undefined || kw.cls === T.WORD || kw.cls === T.NUMBER) continue;
+    }
+    const tokens = tokenize(value, p + 1);
+    const first = tokens[0];
+    // A word or number right after the quote ("O'Brien", "it's", "5'11") keeps the quote inside prose.
+    if (first !== undefined && first.start === p + 1) {
+      if (first.cls === T.WORD || first.cls === T.NUMBER || first.cls === T.OPEN_STRING) continue;
+      if (first.cls === T.STRING) continue;
+    }
+    if (first !== undefined && first.cls === T.WORD) continue;
+    out.push({ tokens, breakout: true, value });
+  }
+  return out;
+}
+
+function inspectValue(value: string, emit: Emit): void {
+  for (const c of readings(value)) for (const shape of SHAPES) shape(c, emit);
+}
+
+/** Attribute values and text nodes of an XML document (bounded: at most 256 parts). */
+export function xmlParts(xml: string): string[] {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < xml.length && parts.length < 256) {
+    const c = xml.charCodeAt(i);
+    if (c === 62) {
+      // Text after ">" up to the next "<".
+      const end = xml.indexOf('<', i + 1);
+      const text = xml.slice(i + 1, end === -1 ? xml.length : end);
+      if (text.trim() !== '') parts.push(text);
+      i = end === -1 ? xml.length : end;
+      continue;
+    }
+    if (c === 61 && (xml.charCodeAt(i + 1) === 34 || xml.charCodeAt(i + 1) === 39)) {
+      const q = xml[i + 1] as string;
+      const end = xml.indexOf(q, i + 2);
+      if (end === -1) break;
+      parts.push(xml.slice(i + 2, end));
+      i = end + 1;
+      continue;
+    }
+    i++;
+  }
+  return parts;
+}
+
+export const sqliDetector: Detector = {
+  family: FAMILY,
+  detect(value: string, input: Input, out: Finding[]): void {
+    if (value.length < 2) return;
+    const g = gate(value);
+    if (g === GATE_NONE) return;
+    if (g === GATE_CATALOG) {
+      catalogWords(value, out);
+      return;
+    }
+    const seen = new Set<string>();
+    const emit: Emit = (rule, pl, score) => {
+      const key = `${rule}/${pl}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      out.push({ rule, family: FAMILY, pl, score });
+    };
+    if (input.location === 'xml' && value.charCodeAt(0) === 60) {
+      // An XML document arrives whole: its attribute values and texts are the values to read.
+      for (const raw of xmlParts(value)) {
+        const part = htmlDecode(raw);
+        if (gate(part) !== GATE_NONE) inspectValue(part, emit);
+      }
+      return;
+    }
+    inspectValue(value, emit);
+  },
+};
