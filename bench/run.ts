@@ -45,6 +45,8 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  *                        answer (issue 6: ≥ 0.9 × portcullis-post)
  *   portcullis-contract-full  the same with the plugin at ALL its defaults: answers held, checked
  *                        for leaks, stripped, validated (monitor) and masked (ratio printed)
+ *   portcullis-detect    portcullis-post + the attack-detection stage at its defaults (paranoia 2):
+ *                        every value of the order inspected (issue 7: ≥ 0.9 × portcullis-post)
  *
  * The authenticated and POST targets run on configs the bench writes into a temp dir: the quick
  * start's listeners, upstreams and global plugins, and one route. The authenticated ones drop
@@ -116,6 +118,7 @@ type TargetKey =
   | 'portcullis-post'
   | 'portcullis-contract'
   | 'portcullis-contract-full'
+  | 'portcullis-detect'
   | 'portcullis-tls'
   | 'nginx-tls';
 
@@ -240,6 +243,13 @@ const GOALS: readonly Goal[] = [
     denominator: 'portcullis-post',
     target: 0.9,
   },
+  {
+    // Issue 7: attack detection on costs at most 10 % of the full chain.
+    name: 'POST 1 KB JSON with attack detection / without',
+    numerator: 'portcullis-detect',
+    denominator: 'portcullis-post',
+    target: 0.9,
+  },
 ];
 
 /** The goals whose numerator is the denominator's chain plus stages: their CPU µs/req difference is printed. */
@@ -300,6 +310,7 @@ const ORDER = {
 const ORDER_BODY = JSON.stringify(ORDER);
 /** The same order with a property the description does not declare (mass assignment). */
 const ORDER_WITH_ADMIN = JSON.stringify({ ...ORDER, isAdmin: true });
+const ORDER_WITH_SQL = JSON.stringify({ ...ORDER, notes: "x' UNION SELECT password FROM users --" });
 /** What the shared upstream answers to POST /items (bench/targets/upstream.ts). */
 const ORDER_RECEIPT = '"status":"accepted"';
 
@@ -344,6 +355,18 @@ const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
       code: 'REQUEST_INVALID',
     },
   },
+  {
+    key: 'portcullis-detect',
+    label: 'portcullis POST attack detection',
+    path: '/api/items',
+    exchange: POST_ORDER,
+    refusal: {
+      why: 'the order with SQL in its notes',
+      body: ORDER_WITH_SQL,
+      status: 403,
+      code: 'ATTACK_DETECTED',
+    },
+  },
   { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello', exchange: GET_HELLO },
   { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello', exchange: GET_HELLO },
 ];
@@ -360,6 +383,7 @@ const DEFAULT_TARGETS: readonly TargetKey[] = [
   'portcullis-post',
   'portcullis-contract',
   'portcullis-contract-full',
+  'portcullis-detect',
 ];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -909,6 +933,13 @@ function postTarget(dir: string): string {
   return config;
 }
 
+/** portcullis-detect: portcullis-post plus the attack-detection stage at its defaults (paranoia 2). */
+function detectTarget(dir: string): string {
+  const config = join(dir, 'portcullis-detect.yaml');
+  writeFileSync(config, postConfig({ 'attack-detection': {} }));
+  return config;
+}
+
 /**
  * portcullis-contract: the description and the config with the contract plugin validating requests
  * (its defaults: strict, hardened JSON, undeclared statuses refused) and the answer-side body checks
@@ -1317,13 +1348,16 @@ async function main(): Promise<number> {
     } else if (
       spec.key === 'portcullis-post' ||
       spec.key === 'portcullis-contract' ||
-      spec.key === 'portcullis-contract-full'
+      spec.key === 'portcullis-contract-full' ||
+      spec.key === 'portcullis-detect'
     ) {
       configDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-'));
       const config =
         spec.key === 'portcullis-post'
           ? postTarget(configDir)
-          : contractTarget(configDir, spec.key === 'portcullis-contract-full');
+          : spec.key === 'portcullis-detect'
+            ? detectTarget(configDir)
+            : contractTarget(configDir, spec.key === 'portcullis-contract-full');
       started = await startPortcullis(spec.key, config, upstreamUrl, settings.cpuProfDir);
     } else if (spec.key === 'portcullis-tls') {
       started = await startPortcullis(spec.key, HTTPS_CONFIG, upstreamUrl, settings.cpuProfDir, tlsDir);
