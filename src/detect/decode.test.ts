@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { base64Segments, compact, htmlDecode, jsUnescape, percentDecode, variants } from './decode.js';
+import fc from 'fast-check';
+import {
+  base64Segments,
+  compact,
+  decodeInto,
+  htmlDecode,
+  jsUnescape,
+  percentDecode,
+  variants,
+} from './decode.js';
 
 describe('decoding pipeline', () => {
   it('percent-decodes UTF-8 sequences and IIS %u escapes; broken sequences stay', () => {
@@ -45,6 +54,29 @@ describe('decoding pipeline', () => {
     assert.ok(variants('＜script＞').includes('<script>'));
     assert.ok(variants('&lt;img src=x onerror=alert(1)&gt;').includes('<img src=x onerror=alert(1)>'));
     assert.ok(variants("1'/**/OR/**/1=1").includes("1' OR 1=1"));
+  });
+
+  it('a base64 segment is also read with its JS escapes undone', () => {
+    const b64 = Buffer.from('{"run":"\\u0065val(1)"}').toString('base64');
+    assert.ok(variants(`token=${b64}`).includes('{"run":"eval(1)"}'));
+  });
+
+  it('decodeInto writes the same forms as variants() and leaves plain values alone', () => {
+    const out = ['stale', 'stale', 'stale'];
+    assert.equal(decodeInto('hello', out), 1);
+    assert.equal(out[0], 'hello');
+    // Ids, paths and UUIDs have long base64-alphabet runs but decode to nothing printable.
+    for (const v of ['/api/v1/users/8cc42459-98ae-41fb-b4a5-6c5f40171c1f', 'notification_email'])
+      assert.deepEqual(variants(v), [v]);
+    const chars = [...'aZ09+/-_=%&\\*<> \t\n;', '\u00e9', '\uff1c'];
+    const value = fc.array(fc.constantFrom(...chars), { maxLength: 60 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(value, (v) => {
+        const n = decodeInto(v, out);
+        assert.deepEqual(out.slice(0, n), variants(v));
+        assert.equal(out[0], v);
+      }),
+    );
   });
 
   it('stays linear on hostile shapes', () => {

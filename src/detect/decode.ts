@@ -184,7 +184,8 @@ export function jsUnescape(s: string): string {
     if (n >= '0' && n <= '7') {
       let v = 0;
       let k = i + 1;
-      while (k < s.length && k < i + 4 && s[k]! >= '0' && s[k]! <= '7') v = v * 8 + (s.charCodeAt(k++) - 48);
+      while (k < s.length && k < i + 4 && s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 55)
+        v = v * 8 + (s.charCodeAt(k++) - 48);
       out += String.fromCharCode(v);
       i = k - 1;
       continue;
@@ -287,20 +288,76 @@ function printable(t: string): boolean {
 /**
  * The forms of one value the detectors see: as sent; percent-decoded (up to three rounds), HTML
  * and JS/JSON escapes undone and NFKC-normalized (full-width "＜" is "<"); that with SQL comments
- * and whitespace runs folded; and printable base64 segments. Duplicates are dropped.
+ * and whitespace runs folded; and printable base64 segments (and their JS escapes undone).
+ * Duplicates are dropped.
  */
 export function variants(value: string): string[] {
-  const out = [value];
+  const out: string[] = [];
+  out.length = decodeInto(value, out);
+  return out;
+}
+
+// Character classes for the one pass that decides which decoding steps can change a value.
+const B64 = 1;
+/** "%", "&", "\\", "*": percent, entity, escape or comment. */
+const SPECIAL = 2;
+/** Control characters (tabs, newlines) that the whitespace fold changes. */
+const CONTROL = 4;
+const SPACE = 8;
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++)
+  CLASS[c] = isBase64Char(c)
+    ? B64
+    : c === 37 || c === 38 || c === 92 || c === 42
+      ? SPECIAL
+      : c < 32
+        ? CONTROL
+        : 0;
+CLASS[32] = SPACE;
+// Single character classes (and one fixed-length run): linear, nothing to backtrack. MAY_DECODE is
+// any character but printable ASCII other than "%&*\\" (control, DEL, wide), or a double space.
+const MAY_DECODE = /[^ -$'-)+-[\]-~]| {2}/;
+const BASE64_RUN = /[A-Za-z0-9+/_-]{16}/;
+
+/**
+ * variants() into a caller's array: writes the forms from index 0 and returns how many there are
+ * (the array is not truncated), so the engine allocates nothing for the common plain value.
+ */
+export function decodeInto(value: string, out: string[]): number {
+  out[0] = value;
+  // The engine's native regex scan is several times faster than a charCode loop, and most values
+  // hold nothing to decode: no "%&\\*", no control or wide character, no double space, no base64 run.
+  if (!MAY_DECODE.test(value)) {
+    if (value.length < MIN_BASE64 || !BASE64_RUN.test(value)) return 1;
+    // Nothing to decode but a base64 run (ids, paths, tokens): only the segments can differ.
+    return pushSegments(value, out, 1);
+  }
   // One pass decides which steps can change anything: most values are plain text.
-  let special = false;
+  let flags = 0;
   let wide = false;
-  let spaces = false;
+  // Base64 needs a run of MIN_BASE64 base64 characters; prose and ids rarely have one.
+  let run = 0;
+  let longRun = false;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 37 || c === 38 || c === 92 || c === 42) special = true;
-    else if (c > 127) wide = true;
-    else if (c < 32 || (c === 32 && value.charCodeAt(i + 1) === 32)) spaces = true;
+    if (c >= 128) {
+      wide = true;
+      run = 0;
+      continue;
+    }
+    const k = CLASS[c] as number;
+    if (k === B64) {
+      if (++run >= MIN_BASE64) longRun = true;
+      continue;
+    }
+    run = 0;
+    if (k === SPACE) {
+      if (value.charCodeAt(i + 1) === 32) flags |= CONTROL;
+    } else flags |= k;
   }
+  if (flags === 0 && !wide && !longRun) return 1;
+  const special = (flags & SPECIAL) !== 0;
+  let n = 1;
   let v = value;
   if (special) {
     for (let round = 0; round < MAX_URL_ROUNDS; round++) {
@@ -311,11 +368,23 @@ export function variants(value: string): string[] {
     v = jsUnescape(htmlDecode(v));
   }
   if (wide || v !== value) v = v.normalize('NFKC');
-  if (v !== value) out.push(v);
-  if (special || spaces || v !== value) {
+  if (v !== value) out[n++] = v;
+  if (flags !== 0 || v !== value) {
     const folded = compact(v);
-    if (folded !== v && folded !== value) out.push(folded);
+    if (folded !== v && folded !== value) out[n++] = folded;
   }
-  if (v.length >= MIN_BASE64) for (const b of base64Segments(v)) out.push(b);
-  return out;
+  // Decoding can only create a base64 run where "%", "&", "\\" or a wide character stood.
+  if (v.length >= MIN_BASE64 && (longRun || v !== value)) n = pushSegments(v, out, n);
+  return n;
+}
+
+/** The printable base64 segments of v (and their JS escapes undone) from out[n]; the new count. */
+function pushSegments(v: string, out: string[], n: number): number {
+  for (const b of base64Segments(v)) {
+    out[n++] = b;
+    // A base64 segment often carries JSON or JS whose escapes hide the payload once more.
+    const u = jsUnescape(b);
+    if (u !== b) out[n++] = u;
+  }
+  return n;
 }

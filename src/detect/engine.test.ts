@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { GATED } from './detectors/gates.js';
 import { inspect, snippet } from './engine.js';
-import type { Detector, Finding, Input } from './types.js';
+import { gate, plan, wakes } from './gate.js';
+import type { Detector, Finding, Input, Location } from './types.js';
 
 // A detector written for this test: it flags the word "evil" (score 5, PL1) and "odd" (score 2, PL2).
 const probe: Detector = {
@@ -49,5 +52,51 @@ describe('engine', () => {
   it('snippets are short and printable', () => {
     assert.equal(snippet('a\u0000b'), 'a?b');
     assert.equal(snippet('x'.repeat(100)), `${'x'.repeat(40)}…`);
+  });
+
+  it('a gate wakes its detector on a trigger character or any wide character, or at its location', () => {
+    const ran: string[] = [];
+    const spy: Detector = {
+      family: 'xss',
+      detect(value: string) {
+        ran.push(value);
+      },
+    };
+    const p = plan([gate(spy, '<'), gate(spy, '(', [], false)]);
+    assert.equal(wakes(p, 'plain words 123'), 0);
+    assert.equal(wakes(p, 'a<b'), 1);
+    assert.equal(wakes(p, 'f(x)'), 2);
+    assert.equal(wakes(p, 'caf\u00e9'), 1);
+    const opts = { paranoia: 3 as const, threshold: 5, exclusions: [] };
+    inspect([q('plain'), q('a<b')], { ...opts, detectors: [spy] });
+    assert.deepEqual(ran, ['plain', 'a<b']);
+  });
+
+  it('the built-in gates cost no detection: a detector its gate skips finds nothing', () => {
+    // Characters the detectors key on, letters of their keywords, and a few wide ones.
+    const alphabet = [
+      ...'./\\%@0x:?([{}])$;_<>=`!+-*&#\'" \r\n\t',
+      ...'abcdeijlmnoprstuvwhPJS',
+      '\u560a',
+      '\u2028',
+      '\uff0e',
+      '\u00e9',
+    ];
+    const value = fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }).map((a) => a.join(''));
+    const where = fc.constantFrom<Location>('path', 'query', 'json', 'json-key', 'header', 'filename');
+    const p = plan(GATED);
+    fc.assert(
+      fc.property(value, where, (v, location) => {
+        const input: Input = { location, name: 'x', value: v };
+        const woken = wakes(p, v);
+        GATED.forEach((g, k) => {
+          if ((woken & (1 << k)) !== 0 || g.alwaysAt === location || g.words.length > 0) return;
+          const out: Finding[] = [];
+          g.detector.detect(v, input, out);
+          assert.deepEqual(out, [], `${g.detector.family} skipped ${JSON.stringify(v)}`);
+        });
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -1,6 +1,6 @@
-import { variants } from './decode.js';
+import { decodeInto } from './decode.js';
 import { GATED } from './detectors/gates.js';
-import { charMask, type Gated, gate } from './gate.js';
+import { type Gated, gate, type Plan, plan, wakes } from './gate.js';
 import type { Detector, Finding, Input, Location, Paranoia } from './types.js';
 
 /** A rule switched off for some inputs (a rich-text field, a header that carries code on purpose). */
@@ -59,25 +59,29 @@ export function snippet(value: string): string {
   return value.length > 40 ? `${out}…` : out;
 }
 
-/**
- * Runs every detector on every decoded form of every input; a rule counts once per input (its
- * highest score), findings above the paranoia level or excluded are dropped, and the scores add up.
- */
-const scratch = new Uint32Array(4);
+const DEFAULT_PLAN = plan(GATED);
+const GATE_OF = new Map<Detector, Gated>(GATED.map((g) => [g.detector, g]));
+/** Plans of caller-given detector lists, built once per list (a detector keeps its default gate). */
+const PLANS = new WeakMap<readonly Detector[], Plan>();
 
-function runGated(gated: readonly Gated[], v: string, input: Input, found: Finding[]): void {
-  const wide = charMask(v, scratch);
+function planFor(detectors: readonly Detector[] | undefined): Plan {
+  if (detectors === undefined) return DEFAULT_PLAN;
+  let p = PLANS.get(detectors);
+  if (p === undefined) {
+    p = plan(detectors.map((d) => GATE_OF.get(d) ?? gate(d)));
+    PLANS.set(detectors, p);
+  }
+  return p;
+}
+
+/** Runs the detectors a value wakes (by its characters, its words or its location). */
+function runGated(p: Plan, v: string, input: Input, found: Finding[]): void {
+  const woken = wakes(p, v);
+  const gated = p.gated;
   let lower: string | undefined;
-  for (const g of gated) {
-    let run = g.always || (wide && g.wide);
-    if (!run) {
-      const m = g.mask;
-      run =
-        ((scratch[0] as number) & (m[0] as number)) !== 0 ||
-        ((scratch[1] as number) & (m[1] as number)) !== 0 ||
-        ((scratch[2] as number) & (m[2] as number)) !== 0 ||
-        ((scratch[3] as number) & (m[3] as number)) !== 0;
-    }
+  for (let k = 0; k < gated.length; k++) {
+    const g = gated[k] as Gated;
+    let run = k >= 31 || (woken & (1 << k)) !== 0 || g.alwaysAt === input.location;
     if (!run && g.words.length > 0) {
       lower ??= v.toLowerCase();
       for (const w of g.words)
@@ -90,15 +94,23 @@ function runGated(gated: readonly Gated[], v: string, input: Input, found: Findi
   }
 }
 
+/** Decoded forms of the value being inspected, reused from one input to the next. */
+const forms: string[] = [];
+
+/**
+ * Runs every detector on every decoded form of every input; a rule counts once per input (its
+ * highest score), findings above the paranoia level or excluded are dropped, and the scores add up.
+ */
 export function inspect(inputs: readonly Input[], options: EngineOptions): Verdict {
-  const gated = options.detectors === undefined ? GATED : options.detectors.map((d) => gate(d));
+  const p = planFor(options.detectors);
   const matches: Match[] = [];
   let score = 0;
   const found: Finding[] = [];
   for (const input of inputs) {
     if (input.value.length === 0) continue;
-    found.length = 0;
-    for (const v of variants(input.value)) runGated(gated, v, input, found);
+    if (found.length !== 0) found.length = 0;
+    const n = decodeInto(input.value, forms);
+    for (let k = 0; k < n; k++) runGated(p, forms[k] as string, input, found);
     if (found.length === 0) continue;
     const seen = new Set<string>();
     for (const f of found) {

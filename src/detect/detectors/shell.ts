@@ -91,6 +91,11 @@ const COMMANDS: ReadonlyMap<string, Tier> = new Map<string, Tier>([
   ),
 ]);
 
+/** ASCII letters folded to lower case; other codes unchanged. */
+function fold(c: number): number {
+  return c >= 65 && c <= 90 ? c | 32 : c;
+}
+
 /** Wrappers that run the command after them: "nohup ifconfig", "time curl", "sudo -u x id". */
 const WRAPPERS: ReadonlySet<string> = new Set([
   'sudo',
@@ -116,6 +121,41 @@ const WRAPPERS: ReadonlySet<string> = new Set([
   'pkexec',
   'chroot',
 ]);
+
+/**
+ * The first two characters (letters folded) of every command and wrapper name: a plain word whose
+ * start is not among them can be no command head (versions and ".exe" only extend a name).
+ */
+const HEAD_BIGRAMS: Uint8Array = (() => {
+  const t = new Uint8Array(128 * 128);
+  for (const name of [...COMMANDS.keys(), ...WRAPPERS]) {
+    const a = name.charCodeAt(0);
+    const b = name.charCodeAt(1);
+    // 1: some name starts so; 2: a two-character name is spelled so (anything may follow it).
+    if (a < 128 && b < 128) t[(fold(a) << 7) | fold(b)] |= name.length === 2 ? 2 : 1;
+  }
+  return t;
+})();
+
+/** The first three characters (folded) of every longer name, as a bit set over 128³ codes. */
+const HEAD_TRIGRAMS: Uint32Array = (() => {
+  const t = new Uint32Array((128 * 128 * 128) >> 5);
+  for (const name of [...COMMANDS.keys(), ...WRAPPERS]) {
+    if (name.length < 3) continue;
+    const k = (fold(name.charCodeAt(0)) << 14) | (fold(name.charCodeAt(1)) << 7) | fold(name.charCodeAt(2));
+    t[k >> 5] = (t[k >> 5] as number) | (1 << (k & 31));
+  }
+  return t;
+})();
+
+/** Whether a word starting c0 c1 c2 (c2 NaN when it has two characters) may name a command. */
+function mayStartHead(c0: number, c1: number, c2: number): boolean {
+  const b = HEAD_BIGRAMS[(fold(c0) << 7) | fold(c1)] as number;
+  if (b === 0) return false;
+  if ((b & 2) !== 0 || !(c2 < 128)) return true;
+  const k = (fold(c0) << 14) | (fold(c1) << 7) | fold(c2);
+  return ((HEAD_TRIGRAMS[k >> 5] as number) & (1 << (k & 31))) !== 0;
+}
 
 /** Files and directories whose appearance in a command argument is the point of an attack. */
 const SENSITIVE_PATHS: readonly string[] = [
@@ -311,7 +351,13 @@ interface Word {
   glob: boolean;
   /** Preceded by a redirection operator. */
   redirect: boolean;
+  /** commandName() and tierOf(), computed once (a word is asked many times). */
+  name: string | undefined;
+  tier: Tier | typeof NO_TIER | undefined;
 }
+
+/** tierOf() found no command. */
+const NO_TIER = 0;
 
 interface Command {
   ctx: number;
@@ -441,6 +487,12 @@ class Tokenizer {
         this.skipCommand();
         continue;
       }
+      if (this.cur.words.length === 0 && !this.inTag && this.plainNonHead()) {
+        // A plain word no command starts like ("Where", "Mozilla/5.0"): skipped without building it.
+        this.skipCommand();
+        pendingRedirect = false;
+        continue;
+      }
       const w = this.word();
       if (w !== undefined && this.cur.words.length === 0 && !this.inTag && !mayHead(w)) {
         // Not a command: the rest up to the next separator cannot matter (prose stays cheap).
@@ -507,6 +559,35 @@ class Tokenizer {
       prev === 92 ||
       isNewline(prev);
     this.close('', shellish ? CTX_SUBST : CTX_NONE);
+  }
+
+  /**
+   * The word at i is one word() would take as written (fast path) and cannot be a command head:
+   * not a path, no "=", and its first two letters start no known command. On true, i is past it.
+   */
+  private plainNonHead(): boolean {
+    const s = this.s;
+    const start = this.i;
+    const c0 = s.charCodeAt(start);
+    const c1 = s.charCodeAt(start + 1);
+    // Paths ("/usr/bin/x", "./x", "~/x", "C:\\x") and non-ASCII starts take the full path.
+    if (c0 >= 128 || c1 >= 128 || c0 === 47 || c0 === 46 || c0 === 126 || c1 === 58 || c1 === 61)
+      return false;
+    if (!plainWordChar(c0, this.plusIsSpace) || !plainWordChar(c1, this.plusIsSpace)) return false;
+    let j = start + 2;
+    const c2 = s.charCodeAt(j);
+    const third = plainWordChar(c2, this.plusIsSpace);
+    if (third && (c2 >= 128 || c2 === 61)) return false;
+    if (mayStartHead(c0, c1, third ? c2 : Number.NaN)) return false;
+    for (; j < s.length; j++) {
+      const c = s.charCodeAt(j);
+      if (!plainWordChar(c, this.plusIsSpace)) break;
+      if (c === 61) return false; // NAME=value: an assignment may come first
+    }
+    const ends = j === s.length || this.wordEnds(j) || (this.plusIsSpace && s.charCodeAt(j) === 43);
+    if (!ends || emptyExpansion(s, j) !== 0) return false;
+    this.i = j;
+    return true;
   }
 
   /** Skips to the next separator: the current command has no command word. */
@@ -600,7 +681,15 @@ class Tokenizer {
     if (j > start && ends && emptyExpansion(s, j) === 0) {
       this.i = j;
       const raw = s.slice(start, Math.min(j, start + MAX_WORD));
-      return { raw, norm: raw, evasion: false, glob: false, redirect: false };
+      return {
+        raw,
+        norm: raw,
+        evasion: false,
+        glob: false,
+        redirect: false,
+        name: undefined,
+        tier: undefined,
+      };
     }
     j = start;
     for (; j < s.length; j++) {
@@ -684,7 +773,8 @@ class Tokenizer {
       this.i = this.ifsEnd;
     } else if (j === start) this.i = j + 1;
     if (norm === '') return undefined;
-    return { raw: s.slice(start, Math.min(j, start + MAX_WORD)), norm, evasion, glob, redirect: false };
+    const raw = s.slice(start, Math.min(j, start + MAX_WORD));
+    return { raw, norm, evasion, glob, redirect: false, name: undefined, tier: undefined };
   }
 
   private ifsPending = false;
@@ -773,7 +863,8 @@ function redirectTarget(n: string): boolean {
 
 /** The command a word names, if any: "/usr/bin/perl" → perl, "'curl'" → curl, "CMD.EXE" → cmd.exe. */
 function commandName(w: Word): string {
-  return baseName(w.norm).toLowerCase();
+  w.name ??= baseName(w.norm).toLowerCase();
+  return w.name;
 }
 
 /** The last path segment when the word is a path ("/usr/bin/perl", "C:\\x\\cmd.exe"); else the word. */
@@ -786,6 +877,11 @@ function baseName(n: string): string {
 }
 
 function tierOf(w: Word): Tier | undefined {
+  w.tier ??= lookupTier(w) ?? NO_TIER;
+  return w.tier === NO_TIER ? undefined : w.tier;
+}
+
+function lookupTier(w: Word): Tier | undefined {
   let name = commandName(w);
   // ${SHELL} names the same command as $SHELL.
   if (name.startsWith('${') && name.endsWith('}')) name = `$${name.slice(2, -1)}`;
@@ -1028,6 +1124,8 @@ function sensitive(w: Word): boolean {
     for (const p of SENSITIVE_PATHS) if (n.startsWith(p) || (p.length > 6 && n.includes(p))) return true;
     if (w.glob && globCommand(w.norm) !== undefined) return true;
   }
+  // Every Windows marker holds "sys", ".ini", "%" or "hk": most words skip the list.
+  if (!n.includes('sys') && !n.includes('.ini') && !n.includes('%') && !n.includes('hk')) return false;
   for (const m of WINDOWS_MARKERS) if (n.includes(m)) return true;
   return false;
 }
@@ -1689,6 +1787,8 @@ const HAS_NEWLINE = 512;
 const HAS_ANGLE = 1024;
 const HAS_SLASH = 2048;
 const HAS_DOLLAR = 4096;
+/** Characters that make a word's normal form differ from its text (beyond quotes): \\ ^ $ ` [ */
+const HAS_DISGUISE = 8192;
 
 /** Character kinds for the first pass (ASCII only; everything else is plain). */
 const KIND: Uint16Array = (() => {
@@ -1711,6 +1811,7 @@ const KIND: Uint16Array = (() => {
   t[62] |= HAS_ANGLE;
   t[47] = HAS_SLASH;
   t[36] |= HAS_DOLLAR;
+  for (const c of '\\^$`[') t[c.charCodeAt(0)] |= HAS_DISGUISE;
   return t;
 })();
 
@@ -1781,9 +1882,141 @@ function nextQuote(v: string, from: number): number {
   return -1;
 }
 
+/** A scan without commands, for values that cannot hold a command word. */
+const NO_SCAN: Scan = { commands: [], ifs: false };
+
+/** A character that ends a word as the tokenizer splits (non-breaking space included). */
+function wordBreak(c: number): boolean {
+  return c === 160 || !plainWordChar(c, false);
+}
+
+function isGlob(c: number): boolean {
+  return c === 42 || c === 63;
+}
+
+/**
+ * Whether the tokenizer could find any command word in the value. Without quotes, escapes, carets,
+ * variables, backquotes, brackets or glued empty expansions, every word reads as written, so a
+ * command word begins right after a word break, a path separator or a "+" (a space in form
+ * encoding) with the first letters of a known command, or is a glob path. False: the tokenizer
+ * would judge nothing.
+ */
+function mayHoldHead(v: string, f: number): boolean {
+  // Glued empty expansions (pi<()ng) and ">&2" (the digits end a word) read otherwise.
+  if ((f & HAS_DISGUISE) !== 0 || v.includes('()') || v.includes('>&') || v.includes('<&')) return true;
+  let start = true;
+  let pathWord = false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    const k = c < 128 ? (SEGMENT[c] as number) : c === 160 ? SEG_BREAK : SEG_WORD;
+    if (k === SEG_WORD) {
+      if (start) {
+        start = false;
+        if (headAt(v, i)) return true;
+      }
+    } else if (k === SEG_BREAK) {
+      start = true;
+      pathWord = false;
+    } else if (k === SEG_GLOB) {
+      // "/???/??t" may spell a system binary.
+      if (pathWord) return true;
+      start = true;
+    } else if (k === SEG_QUOTE) {
+      // Quotes vanish inside a word (c'a't) and may open a command (name="…"): both are tried.
+      if (start) {
+        start = false;
+        if (headAt(v, i)) return true;
+      }
+      start = true;
+    } else {
+      // "/": a path's last segment names the command; "+" may stand for a space.
+      if (start && c === 47) pathWord = true;
+      start = true;
+    }
+  }
+  return false;
+}
+
+const SEG_WORD = 0;
+const SEG_BREAK = 1;
+const SEG_GLOB = 2;
+const SEG_SPLIT = 3;
+const SEG_QUOTE = 4;
+
+/** How mayHoldHead() reads each ASCII character. */
+const SEGMENT: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = plainWordChar(c, false) ? SEG_WORD : SEG_BREAK;
+  t[42] = SEG_GLOB;
+  t[63] = SEG_GLOB;
+  t[47] = SEG_SPLIT;
+  t[43] = SEG_SPLIT;
+  t[39] = SEG_QUOTE;
+  t[34] = SEG_QUOTE;
+  return t;
+})();
+
+/**
+ * The word segment at i (up to a break, a glob or "/", quotes left out as the tokenizer leaves
+ * them) names a command or wrapper, as tierOf() would see it; a "+" inside may stand for a
+ * space, so the part before each one is tried too.
+ */
+function headAt(v: string, i: number): boolean {
+  let name = '';
+  let j = i;
+  for (; j < v.length && name.length < 64; j++) {
+    const c = v.charCodeAt(j);
+    if (c === 39 || c === 34) continue;
+    if (c === 47 || isGlob(c) || wordBreak(c)) break;
+    if (c === 43 && name.length >= 2 && nameIsHead(name.toLowerCase())) return true;
+    if (name.length < 3) {
+      // Non-ASCII may lower-case to ASCII: left to the tokenizer.
+      if (c >= 128) return true;
+      name += String.fromCharCode(fold(c));
+      if (name.length === 2 && HEAD_BIGRAMS[(name.charCodeAt(0) << 7) | name.charCodeAt(1)] === 0)
+        return false;
+      if (name.length === 3 && !mayStartHead(name.charCodeAt(0), name.charCodeAt(1), c)) return false;
+      continue;
+    }
+    name += v[j];
+  }
+  // Longer segments are left to the tokenizer; a segment "/" continues is no last path segment.
+  if (name.length >= 64) return true;
+  if (v.charCodeAt(j) === 47) return false;
+  return name.length >= 2 && nameIsHead(name.toLowerCase());
+}
+
+/** tierOf() or a wrapper, for a lower-cased name without globs. */
+function nameIsHead(name: string): boolean {
+  if (COMMANDS.has(name) || WRAPPERS.has(name) || versioned(name) !== undefined) return true;
+  return name.endsWith('.exe') && COMMANDS.has(name.slice(0, -4));
+}
+
 /** "if" in any case. */
 function hasIf(v: string): boolean {
-  return /if/i.test(v);
+  for (let i = v.indexOf('f', 1); i !== -1; i = v.indexOf('f', i + 1))
+    if ((v.charCodeAt(i - 1) | 32) === 105) return true;
+  for (let i = v.indexOf('F', 1); i !== -1; i = v.indexOf('F', i + 1))
+    if ((v.charCodeAt(i - 1) | 32) === 105) return true;
+  return false;
+}
+
+/** What reverseShell() looks for, in any case, without lower-casing the value: "/dev/", "nc ", ">&". */
+function mayReverse(v: string): boolean {
+  if (v.includes('>&')) return true;
+  // The "nc" form needs " -e " or " -c ".
+  for (let i = v.indexOf(' -'); i !== -1; i = v.indexOf(' -', i + 2)) {
+    const c = v.charCodeAt(i + 2) | 32;
+    if ((c === 101 || c === 99) && v.charCodeAt(i + 3) === 32) return true;
+  }
+  for (let i = v.indexOf('/'); i !== -1 && i + 4 < v.length; i = v.indexOf('/', i + 1))
+    if (
+      v.charCodeAt(i + 4) === 47 &&
+      (v.charCodeAt(i + 1) | 32) === 100 &&
+      (v.charCodeAt(i + 2) | 32) === 101
+    )
+      return true;
+  return false;
 }
 
 /** $IFS or ${IFS…}: the field separator standing in for a space. */
@@ -1805,7 +2038,7 @@ export function shellFindings(value: string): Finding[] {
   if ((f & (HAS_META | HAS_SPACE | HAS_PLUS)) === 0) return out;
   if ((f & HAS_DASH) !== 0 && powershell(value)) out.push(F_POWERSHELL);
   if ((f & HAS_META) === 0 && !plainValueMayMatter(value, f)) return out;
-  const scan = new Tokenizer(value).run();
+  const scan = mayHoldHead(value, f) ? new Tokenizer(value).run() : NO_SCAN;
   if (scan.ifs || ((f & HAS_DOLLAR) !== 0 && ifsExpansion(value))) out.push(F_IFS);
   const vars = assignments(scan.commands);
   for (const cmd of scan.commands) judge(cmd, out, vars);
@@ -1823,7 +2056,7 @@ export function shellFindings(value: string): Finding[] {
     lowered ??= value.toLowerCase();
     return lowered;
   };
-  if ((f & (HAS_SLASH | HAS_ANGLE)) !== 0 && reverseShell(lower())) out.push(F_REVERSE);
+  if ((f & (HAS_SLASH | HAS_ANGLE)) !== 0 && mayReverse(value) && reverseShell(lower())) out.push(F_REVERSE);
   if ((f & HAS_BRACE) !== 0 && braceExpansion(value)) out.push(F_BRACE);
   const parens = (f & HAS_PAREN) !== 0;
   if (parens && (f & HAS_PERCENT) !== 0 && windowsFor(lower())) out.push(F_WIN_FOR);

@@ -82,6 +82,11 @@ classify(
     'real double precision float nvarchar char cast convert user',
 );
 
+/** Every keyword of the table (lower case), for gates that look words up without tokenizing. */
+export function keywords(): IterableIterator<string> {
+  return KEYWORDS.keys();
+}
+
 /** Is the word a keyword? Returns its class or undefined. Words longer than 16 are never keywords. */
 export function keywordClass(lower: string): TokenClass | undefined {
   return lower.length > 16 ? undefined : KEYWORDS.get(lower);
@@ -97,6 +102,11 @@ function isWordStart(c: number): boolean {
 
 function isWordPart(c: number): boolean {
   return isWordStart(c) || (c >= 48 && c <= 57);
+}
+
+function hasNonAscii(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (s.charCodeAt(k) >= 128) return true;
+  return false;
 }
 
 function isDigit(c: number): boolean {
@@ -345,9 +355,16 @@ export function tokenize(s: string, start = 0, max = 4096): Token[] {
     // Words.
     if (isWordStart(c)) {
       let j = i + 1;
-      while (j < s.length && isWordPart(s.charCodeAt(j))) j++;
+      let upper = c >= 65 && c <= 90;
+      for (; j < s.length; j++) {
+        const d = s.charCodeAt(j);
+        if (!isWordPart(d)) break;
+        if (d >= 65 && d <= 90) upper = true;
+      }
       // Keywords, function and catalog names are short; longer words are never looked up.
-      const text = j - i <= 32 ? s.slice(i, j).toLowerCase() : '';
+      // Only a word with capitals (or non-ASCII letters, which lower-casing may change) is copied twice.
+      const text =
+        j - i > 32 ? '' : upper || hasNonAscii(s, i, j) ? s.slice(i, j).toLowerCase() : s.slice(i, j);
       const kw = keywordClass(text);
       // Operators and statement words keep their class before "(": "and(", "in (", "select(", "union(".
       const keepsClass = kw !== undefined && kw !== T.KEYWORD;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Finding, Input, Location } from '../types.js';
-import { sqliDetector, xmlParts } from './sqli.js';
+import { gate, sqliDetector, xmlParts } from './sqli.js';
 import { fingerprint, T, tokenize } from './sqli-lexer.js';
 
 function findings(value: string, location: Location = 'query'): Finding[] {
@@ -189,6 +189,114 @@ describe('sqli detector: properties', () => {
       findings(value);
       const took = performance.now() - t;
       assert.ok(took < 200, `${JSON.stringify(shape)} took ${took.toFixed(0)} ms`);
+    }
+  });
+});
+
+describe('sqli gate (quick exit)', () => {
+  it('lets ordinary values out without tokenizing', () => {
+    const plain = [
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36',
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 Version/17.4 Mobile',
+      "O'Brien",
+      "Don't stop me now",
+      'R&D budget for Tom & Jerry!',
+      'alice@example.com',
+      '2024-05-01T10:00:00Z',
+      'Meeting (room 4); bring snacks',
+    ];
+    // 0: nothing to read; 1: only a catalog-name scan (a word with "_" such as "17_4_1").
+    for (const v of plain) assert.notEqual(gate(v), 2, v);
+  });
+
+  it('still reads values whose soft punctuation comes with SQL', () => {
+    const sqlish = [
+      'sleep(5)',
+      'version ()',
+      '1; drop table users',
+      '1)',
+      ') or (',
+      "a'or'b",
+      "x'and'sleep(1)",
+      '1 or 2',
+      'x like 5',
+      '1+or+1',
+      "N'abc'",
+      'extractvalue(1,2)',
+      'x ; shutdown',
+      '1 && 2',
+      'a != b',
+    ];
+    for (const v of sqlish) assert.equal(gate(v), 2, v);
+  });
+
+  it('finds the same attacks behind the gate', () => {
+    assert.ok(blocks("a'or'b", 1));
+    assert.ok(blocks('sleep(5)'));
+    assert.ok(blocks('1; drop table users', 1));
+    assert.equal(blocks("O'Brien", 3), false);
+  });
+
+  it('the gate never hides what the full reading finds (random SQL-ish values)', () => {
+    const piece = fc.constantFrom(
+      ' ',
+      '(',
+      ')',
+      ';',
+      "'",
+      '1',
+      '5',
+      'or',
+      'and',
+      'like',
+      'select',
+      'sleep',
+      'version',
+      'drop',
+      'table',
+      'x',
+      'Brien',
+      'O',
+      'union',
+      '+',
+      'is',
+      'null',
+      'in',
+      'as',
+      'from',
+      'users',
+      'md5',
+      '&',
+      '!',
+      'R',
+      'D',
+      'true',
+      'xor',
+      'benchmark',
+      'concat',
+      '0x41',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const v = parts.join('');
+        if (v.length < 2 || gate(v) === 2) return;
+        // Findings when the gate says no: the catalog reading only (or nothing).
+        for (const f of findings(v)) assert.equal(f.rule, 'sqli-catalog', v);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe('sqli "+" in path segments', () => {
+  it('reads "+" as a blank in a path segment', () => {
+    assert.ok(blocks("24'union+all+select+1,2,3+from+aa", 1, 'path'));
+    assert.ok(blocks('7"+union+select+1,2', 1, 'path'));
+  });
+
+  it('leaves ordinary plus signs in paths alone', () => {
+    for (const v of ['c++', 'notes+ideas', 'a+b=c', 'Romeo+Juliet', '2+2', 'select+your+plan']) {
+      assert.equal(blocks(v, 2, 'path'), false, v);
     }
   });
 });

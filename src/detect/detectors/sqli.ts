@@ -1,6 +1,6 @@
 import { htmlDecode } from '../decode.js';
 import type { Detector, Finding, Input, Paranoia } from '../types.js';
-import { keywordClass, T, type Token, tokenize } from './sqli-lexer.js';
+import { keywordClass, keywords, T, type Token, tokenize } from './sqli-lexer.js';
 
 /**
  * SQL injection. A value is read as SQL in the contexts an application may paste it into: as is
@@ -1250,59 +1250,243 @@ const GATE_NONE = 0;
 const GATE_CATALOG = 1;
 const GATE_FULL = 2;
 
+const G_OTHER = 0;
+const G_LETTER = 1;
+const G_DIGIT = 2;
+/** Always SQL punctuation: quotes, parentheses, ";", "#", comparison and logic characters. */
+const G_SPECIAL = 3;
+/** SQL punctuation in some contexts only (isSpecial decides): ":", "=", "-", "/", "@". */
+const G_MAYBE = 4;
+/**
+ * "(", ")", ";" and a lone "&" or "!" fill user agents, code and prose. Alone they make no SQL: a call needs a function
+ * name, a stacked query a statement word, a subquery SELECT; only a ")" that closes nothing opened
+ * in the value breaks out on its own (readings()). So they count only with an SQL word (sqlWordIn).
+ */
+const G_OPEN = 5;
+const G_CLOSE = 6;
+const G_SEMI = 7;
+/** "'": a quote, unless it is an apostrophe inside a word ("O'Brien", "don't"); see apostrophe(). */
+const G_APOSTROPHE = 8;
+/** "&" and "!": "&&", "!=", "!<", "!>", "!~" are SQL operators; a lone "&" or "!" ("R&D", "Go!") is soft. */
+const G_AMP = 9;
+const G_BANG = 10;
+
+/** Character classes of ASCII for the gate: one table read per character instead of a chain of tests. */
+const GATE_CLASS = ((): Uint8Array => {
+  const t = new Uint8Array(128);
+  for (let c = 65; c <= 90; c++) t[c] = G_LETTER;
+  for (let c = 97; c <= 122; c++) t[c] = G_LETTER;
+  t[95] = G_LETTER;
+  for (let c = 48; c <= 57; c++) t[c] = G_DIGIT;
+  for (const ch of '"`#<>|') t[ch.charCodeAt(0)] = G_SPECIAL;
+  t[38] = G_AMP;
+  t[33] = G_BANG;
+  t[39] = G_APOSTROPHE;
+  t[40] = G_OPEN;
+  t[41] = G_CLOSE;
+  t[59] = G_SEMI;
+  for (const ch of ':=-/@') t[ch.charCodeAt(0)] = G_MAYBE;
+  return t;
+})();
+
 /**
  * The cheap gate: SQL needs punctuation (a quote, a parenthesis, an operator, a comment, ";", "@@")
  * or, without any, a clause word, or a comparison word next to digits. Words with "_" or a "sys"
  * prefix may name a catalog. Most values are plain words and stop here.
  */
 export function gate(v: string): number {
-  let wordStart = -1;
   let digits = false;
+  let soft = false;
+  let depth = 0;
   let numericWord = false;
   let catalog = false;
-  for (let i = 0; i <= v.length; i++) {
-    const c = i < v.length ? v.charCodeAt(i) : 32;
-    const letter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
-    if (letter) {
-      if (wordStart === -1) wordStart = i;
-      if (c === 95) catalog = true;
-      continue;
-    }
-    if (wordStart !== -1) {
+  const n = v.length;
+  let i = 0;
+  while (i < n) {
+    let c = v.charCodeAt(i);
+    const k = c < 128 ? (GATE_CLASS[c] as number) : G_OTHER;
+    if (k === G_LETTER) {
+      // One word: scan it whole, then look it up once by length and initial.
+      const wordStart = i;
+      do {
+        if (c === 95) catalog = true;
+        i++;
+        c = i < n ? v.charCodeAt(i) : 32;
+      } while (c < 128 && GATE_CLASS[c] === G_LETTER);
       const len = i - wordStart;
-      const bit = 1 << ((v.charCodeAt(wordStart) | 32) - 97);
-      if (len >= 4 && len <= 8 && (TRIGGER_INITIALS & bit) !== 0 && wordIn(TRIGGER_WORDS, v, wordStart, len))
-        return GATE_FULL;
+      const first = v.charCodeAt(wordStart) | 32;
+      if (len >= 4) {
+        const second = v.charCodeAt(wordStart + 1) | 32;
+        if ((first === 115 && second === 121) || (first === 109 && second === 115)) catalog = true; // sys… ms…
+        if (
+          len <= 8 &&
+          (TRIGGER_INITIALS & (1 << (first - 97))) !== 0 &&
+          wordIn(TRIGGER_WORDS, v, wordStart, len)
+        )
+          return GATE_FULL;
+      }
       if (
         len <= 6 &&
         !numericWord &&
-        (NUMERIC_INITIALS & bit) !== 0 &&
-        wordIn(NUMERIC_WORDS, v, wordStart, len)
+        (NUMERIC_INITIALS & (1 << (first - 97))) !== 0 &&
+        wordIn(NUMERIC_WORDS, v, wordStart, len) &&
+        nextToNumber(v, wordStart, i)
       )
         numericWord = true;
-      if (len >= 4 && (v.charCodeAt(wordStart) | 32) === 115 && (v.charCodeAt(wordStart + 1) | 32) === 121)
-        catalog = true; // sys…
-      if (len >= 4 && (v.charCodeAt(wordStart) | 32) === 109 && (v.charCodeAt(wordStart + 1) | 32) === 115)
-        catalog = true; // ms…
-      wordStart = -1;
+      continue;
     }
-    if (c >= 48 && c <= 57) digits = true;
-    else if (i < v.length && c < 128 && isSpecial(v, i, c)) return GATE_FULL;
+    if (k === G_DIGIT) digits = true;
+    else if (k === G_SPECIAL) return GATE_FULL;
+    else if (k === G_OPEN) {
+      depth++;
+      soft = true;
+    } else if (k === G_CLOSE) {
+      if (depth === 0) return GATE_FULL; // closes something outside the value: a breakout
+      depth--;
+    } else if (k === G_SEMI) soft = true;
+    else if (k === G_APOSTROPHE && !apostrophe(v, i)) return GATE_FULL;
+    else if (k === G_AMP) {
+      if (v.charCodeAt(i + 1) === 38) return GATE_FULL;
+      soft = true;
+    } else if (k === G_BANG) {
+      const n = v.charCodeAt(i + 1);
+      if (n === 61 || n === 60 || n === 62 || n === 126) return GATE_FULL;
+      soft = true;
+    } else if (k === G_MAYBE && isSpecial(v, i, c)) return GATE_FULL;
+    i++;
   }
   if (digits && numericWord) return GATE_FULL;
+  if (soft && sqlWordIn(v)) return GATE_FULL;
   return catalog ? GATE_CATALOG : GATE_NONE;
+}
+
+/** A blank between SQL words: whitespace, or "+" (a space in query strings and some path segments). */
+function isGap(c: number): boolean {
+  return c === 32 || c === 43 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/**
+ * Is the word at [start, end) an operator with a number (or a parenthesis) as an operand: "1 or 2",
+ * "x like 5", ") or (". "Safari/537.36 (KHTML, like Gecko)" has digits and "like", but not side by side.
+ */
+function nextToNumber(v: string, start: number, end: number): boolean {
+  let k = start - 1;
+  while (k >= 0 && isGap(v.charCodeAt(k))) k--;
+  const p = k >= 0 ? v.charCodeAt(k) : 0;
+  if (p === 40 || p === 41) return true;
+  if (p >= 48 && p <= 57) {
+    // A number, not the tail of a name or version ("17_4_1 like", "x64 or"): bounded look-back.
+    let b = k - 1;
+    while (b >= 0 && b > k - 32 && isNumberPart(v.charCodeAt(b))) b--;
+    const q = b >= 0 ? v.charCodeAt(b) : 32;
+    if (!(isNameChar(q) || (q >= 48 && q <= 57))) return true;
+  }
+  k = end;
+  while (k < v.length && isGap(v.charCodeAt(k))) k++;
+  const n = k < v.length ? v.charCodeAt(k) : 0;
+  return (n >= 48 && n <= 57) || n === 40 || n === 41 || n === 46;
+}
+
+function isNumberPart(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 46;
+}
+
+function isNameChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0xc0;
+}
+
+/**
+ * Is the "'" at i an apostrophe in prose: a letter on each side and no SQL word after it ("O'Brien",
+ * "isn't")? "a'or'b" and "x'and'sleep(1)" break out with a keyword, so their quote stays a quote.
+ */
+function apostrophe(v: string, i: number): boolean {
+  const p = i > 0 ? v.charCodeAt(i - 1) : 0;
+  if (!((p >= 97 && p <= 122) || (p >= 65 && p <= 90))) return false;
+  let h = 0;
+  let k = i + 1;
+  for (; k < v.length && k < i + 34; k++) {
+    const d = v.charCodeAt(k);
+    if (!isGateWordPart(d)) break;
+    h = (Math.imul(h, 31) + (d | 32)) | 0;
+  }
+  const n = v.charCodeAt(i + 1);
+  if (!((n >= 97 && n <= 122) || (n >= 65 && n <= 90))) return false;
+  return !SQL_WORD_HASHES.has(h) && !SQL_CALL_HASHES.has(h);
+}
+
+/** Hash of a lower-cased word (31-multiplier over char codes | 32): collisions only let more values through. */
+function wordHash(w: string): number {
+  let h = 0;
+  for (let k = 0; k < w.length; k++) h = (Math.imul(h, 31) + (w.charCodeAt(k) | 32)) | 0;
+  return h;
+}
+
+/** SQL words that count anywhere next to "(", ")" or ";": keywords, catalogs. */
+const SQL_WORD_HASHES = new Set<number>();
+/** Catalog names (catalogWords). */
+const CATALOG_HASHES = new Set<number>();
+/** Function names that count only as calls ("version(" but not "Version/17.4", "like(" but not "like Gecko"). */
+const SQL_CALL_HASHES = new Set<number>();
+
+function isGateWordPart(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || (c >= 48 && c <= 57) || c >= 0xc0
+  );
+}
+
+/**
+ * Does the value hold an SQL keyword, catalog name or SQL function call? One pass, no allocation: each
+ * word (a letter, "_" or "$" run with digits, as the lexer reads it) is hashed and looked up.
+ */
+function sqlWordIn(v: string): boolean {
+  const n = v.length;
+  let i = 0;
+  while (i < n) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0xc0)) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let h = 0;
+    for (; i < n; i++) {
+      const d = v.charCodeAt(i);
+      if (!isGateWordPart(d)) break;
+      h = (Math.imul(h, 31) + (d | 32)) | 0;
+    }
+    if (i - start > 32) continue;
+    if (SQL_WORD_HASHES.has(h)) return true;
+    if (SQL_CALL_HASHES.has(h)) {
+      let k = i;
+      while (k < n && isBlankOrComment(v, k)) k++;
+      if (v.charCodeAt(k) === 40) return true;
+    }
+  }
+  return false;
+}
+
+/** A blank (any the lexer skips); "/*" already opens the full gate, so comments need no care here. */
+function isBlankOrComment(v: string, k: number): boolean {
+  const c = v.charCodeAt(k);
+  return c === 32 || (c >= 9 && c <= 13) || c === 160 || c === 0x2028 || c === 0x2029 || c === 0xfeff;
 }
 
 /** Catalog names among the words of a plain value ("FROM INFORMATION_SCHEMA.", "tempdb"). */
 function catalogWords(value: string, out: Finding[]): void {
   let start = -1;
+  let h = 0;
   for (let i = 0; i <= value.length; i++) {
     const c = i < value.length ? value.charCodeAt(i) : 32;
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (c >= 48 && c <= 57)) {
-      if (start === -1) start = i;
+      if (start === -1) {
+        start = i;
+        h = 0;
+      }
+      h = (Math.imul(h, 31) + (c | 32)) | 0;
       continue;
     }
-    if (start !== -1 && i - start >= 4 && i - start <= 24) {
+    // The hash screens words without copying them; only a hit is copied and compared.
+    if (start !== -1 && i - start >= 4 && i - start <= 24 && CATALOG_HASHES.has(h)) {
       if (CATALOG_WORDS.has(value.slice(start, i).toLowerCase())) {
         out.push({ rule: 'sqli-catalog', family: FAMILY, pl: 1, score: 5 });
         return;
@@ -1376,6 +1560,18 @@ export function xmlParts(xml: string): string[] {
   return parts;
 }
 
+/**
+ * A path segment is not form-decoded, yet some applications read "+" in it as a space ("24'union+all+
+ * select+1"). A path value with "+", no blank and a quote (a string breakout, the sign that the segment
+ * reaches SQL) gets a second reading with "+" as the separator. Without a quote "+" stays arithmetic:
+ * "24+union+all+select" in a raw path is not read as words (CRS counts it benign too).
+ */
+function plusAsSpace(value: string, input: Input): string | undefined {
+  if (input.location !== 'path' || value.indexOf('+') === -1 || value.indexOf(' ') !== -1) return undefined;
+  if (value.indexOf("'") === -1 && value.indexOf('"') === -1) return undefined;
+  return value.replaceAll('+', ' ');
+}
+
 export const sqliDetector: Detector = {
   family: FAMILY,
   detect(value: string, input: Input, out: Finding[]): void {
@@ -1386,11 +1582,13 @@ export const sqliDetector: Detector = {
       catalogWords(value, out);
       return;
     }
-    const seen = new Set<string>();
+    // Each rule is reported once per level: look back over this call's own findings (few) instead of a Set.
+    const first = out.length;
     const emit: Emit = (rule, pl, score) => {
-      const key = `${rule}/${pl}`;
-      if (seen.has(key)) return;
-      seen.add(key);
+      for (let k = first; k < out.length; k++) {
+        const f = out[k] as Finding;
+        if (f.rule === rule && f.pl === pl) return;
+      }
       out.push({ rule, family: FAMILY, pl, score });
     };
     if (input.location === 'xml' && value.charCodeAt(0) === 60) {
@@ -1402,5 +1600,15 @@ export const sqliDetector: Detector = {
       return;
     }
     inspectValue(value, emit);
+    const spaced = plusAsSpace(value, input);
+    if (spaced !== undefined && gate(spaced) === GATE_FULL) inspectValue(spaced, emit);
   },
 };
+
+for (const w of keywords()) (w === 'like' ? SQL_CALL_HASHES : SQL_WORD_HASHES).add(wordHash(w));
+for (const w of CATALOG_WORDS) {
+  SQL_WORD_HASHES.add(wordHash(w));
+  CATALOG_HASHES.add(wordHash(w));
+}
+for (const set of [SQL_FUNCTIONS, MORE_FUNCTIONS, DANGER_FUNCTIONS, DELAY_FUNCTIONS])
+  for (const w of set) SQL_CALL_HASHES.add(wordHash(w));

@@ -152,11 +152,21 @@ describe('mask: field names', () => {
   });
 
   it('never rewrites object keys; numbers only when they are Luhn-valid card numbers', () => {
-    const body = { '4111111111111111': 4111111111111111, 'ann@example.com': 'x', order: 1234567890123, n: 42 };
+    const body = {
+      '4111111111111111': 4111111111111111,
+      'ann@example.com': 'x',
+      order: 1234567890123,
+      n: 42,
+    };
     const out = masker().mask(body);
     assert.equal(out.masked, 1);
     assert.deepEqual(Object.keys(body), ['4111111111111111', 'ann@example.com', 'order', 'n']);
-    assert.deepEqual(body, { '4111111111111111': '************1111', 'ann@example.com': 'x', order: 1234567890123, n: 42 });
+    assert.deepEqual(body, {
+      '4111111111111111': '************1111',
+      'ann@example.com': 'x',
+      order: 1234567890123,
+      n: 42,
+    });
   });
 });
 
