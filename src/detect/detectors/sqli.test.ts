@@ -83,6 +83,16 @@ describe('sqli detector: attacks', () => {
     ['INSERT INTO admins (login) VALUES (1)', 'sqli-statement'],
     ['information_schema', 'sqli-catalog'],
     ['FROM sysobjects', 'sqli-catalog'],
+    ["' or qwe-", 'sqli-breakout'],
+    ["' xor zzz!", 'sqli-breakout'],
+    ["guest' or match (a,b);", 'sqli-breakout'],
+    ["'or(id)#", 'sqli-breakout'],
+    ["kim' and name ! any (select name)--", 'sqli-breakout'],
+    ["'Union t", 'sqli-breakout-statement'],
+    ['" alter x', 'sqli-breakout-statement'],
+    ["' truncate/", 'sqli-breakout-statement'],
+    ['div(17,-4)', 'sqli-call'],
+    ['mod ( 8.5 , 3 )', 'sqli-call'],
   ];
   for (const [value, rule] of attacks) {
     it(`flags ${JSON.stringify(value)} (${rule})`, () => {
@@ -95,6 +105,12 @@ describe('sqli detector: attacks', () => {
     const xml = '<?xml version="1.0"?><r><a q="5 OR 4=4">x</a><b>9 UNION SELECT 1,2</b></r>';
     assert.deepEqual(xmlParts(xml), ['1.0', '5 OR 4=4', 'x', '9 UNION SELECT 1,2']);
     assert.ok(blocks(xml, 1, 'xml'));
+  });
+
+  it('counts a bare OR after a leading quote as suspicious, not blocking', () => {
+    const f = findings("Lee' or Pat");
+    assert.ok(f.some((x) => x.rule === 'sqli-breakout-logic' && x.score === 3));
+    assert.ok(!blocks("Lee' or Pat"));
   });
 
   it('reports each rule once per value', () => {
@@ -149,6 +165,15 @@ describe('sqli detector: benign values', () => {
     'except selecting',
     "L'Oréal Paris",
     '100% cotton; machine wash',
+    "James' or Mary",
+    "Chris' or Mary's?",
+    "the boys' or girls' team -",
+    "'Union Square' station",
+    '"Drop a pin',
+    "'Select all",
+    'div(a, b)',
+    'div(1, 2, 3)',
+    'x.div(3, 4)',
   ];
   for (const value of benign) {
     it(`passes ${JSON.stringify(value)}`, () => {

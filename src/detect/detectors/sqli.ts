@@ -1141,6 +1141,111 @@ function caseWhen(c: Ctx, emit: Emit): void {
   }
 }
 
+/**
+ * Index of the quote a breakout reading starts after, when that quote ends the value's first word
+ * ("admin' or …", "' union …"): no blank before it, so it is not an apostrophe inside prose
+ * ("your parents' or yours"). -1 otherwise.
+ */
+function leadingQuote(c: Ctx): number {
+  const first = c.tokens[0];
+  if (!c.breakout || first === undefined) return -1;
+  let q = first.start - 1;
+  while (q >= 0 && isGap(c.value.charCodeAt(q))) q--;
+  const ch = c.value.charCodeAt(q);
+  if (q < 0 || (ch !== 39 && ch !== 34)) return -1;
+  for (let k = 0; k < q; k++) if (isGap(c.value.charCodeAt(k))) return -1;
+  return q;
+}
+
+const LOGIC_WORDS = new Set(['or', 'xor', 'and', '||', '&&']);
+
+/**
+ * A quote, then OR/AND and an expression that ends in a line comment, a final ";" or a dangling
+ * operator ("' or xyz-", "'or(glob 1)--", "x' or glob(id,id);"): the condition is cut off for the query.
+ * An expression that simply ends ("James' or Mary") is only suspicious.
+ */
+function breakoutLogic(c: Ctx, emit: Emit): void {
+  const first = c.tokens[0];
+  if (first === undefined || first.cls !== T.LOGIC || !LOGIC_WORDS.has(first.text)) return;
+  if (leadingQuote(c) === -1) return;
+  const n = c.tokens.length;
+  if (n < 2 || n > 12) return;
+  let operands = 0;
+  for (let k = 1; k < n; k++) {
+    const t = c.tokens[k] as Token;
+    const last = k === n - 1;
+    if (t.cls === T.COMMENT) {
+      if (operands > 0 && (t.text === '--' || t.text === '#')) emit('sqli-breakout', 2, 5);
+      return;
+    }
+    if (t.cls === T.SEMI) {
+      if (operands > 0 && (last || cls(c, k + 1) === T.COMMENT)) emit('sqli-breakout', 2, 5);
+      return;
+    }
+    if (OPERANDS.has(t.cls)) {
+      if (t.cls === T.STRING || t.cls === T.OPEN_STRING) return; // a quoted phrase: prose
+      operands++;
+      continue;
+    }
+    const op = t.cls === T.ARITH || t.cls === T.COMPARE || t.cls === T.LOGIC || t.text === '!';
+    if (last && op && operands > 0) {
+      emit('sqli-breakout', 2, 5);
+      return;
+    }
+    if (op || t.cls === T.OPEN || t.cls === T.CLOSE || t.cls === T.COMMA || t.cls === T.CALL) continue;
+    // "(select email)": a subquery as the operand.
+    if (t.text === 'select' && cls(c, k - 1) === T.OPEN) continue;
+    return;
+  }
+  if (operands > 0) emit('sqli-breakout-logic', 2, 3);
+}
+
+/** Statement words that are rare in prose; SELECT, DROP, CREATE… start ordinary sentences too. */
+const RARE_STATEMENTS = new Set([
+  'union',
+  'alter',
+  'truncate',
+  'shutdown',
+  'waitfor',
+  'declare',
+  'exec',
+  'execute',
+]);
+
+/**
+ * A value that opens with an unmatched quote and goes straight on with UNION or a statement
+ * ("'union a", "\\" ALTER t", "' union/"): the start of an injected query.
+ */
+function breakoutStatement(c: Ctx, emit: Emit): void {
+  const first = c.tokens[0];
+  const next = c.tokens[1];
+  if (first === undefined || next === undefined) return;
+  if (first.cls !== T.UNION && first.cls !== T.STATEMENT) return;
+  const q = leadingQuote(c);
+  if (q !== 0) return;
+  // A closing quote later makes it a quoted phrase ("'Union Square' station").
+  if (c.value.indexOf(c.value[0] as string, 1) !== -1) return;
+  if (next.cls !== T.WORD && next.cls !== T.ARITH && next.cls !== T.COMMENT && next.cls !== T.STATEMENT)
+    return;
+  emit('sqli-breakout-statement', 2, RARE_STATEMENTS.has(first.text) ? 5 : 3);
+}
+
+/** "div(23,-2)", "mod (7, 3)": MySQL's integer operators written as calls on numbers, a probe. */
+function numericOperatorCall(c: Ctx, emit: Emit): void {
+  const op = c.tokens[0];
+  if (op === undefined || op.cls !== T.ARITH || (op.text !== 'div' && op.text !== 'mod')) return;
+  if (cls(c, 1) !== T.OPEN) return;
+  const end = skipGroup(c, 1);
+  if (end !== c.tokens.length || cls(c, end - 1) !== T.CLOSE) return;
+  let numbers = 0;
+  for (let k = 2; k < end - 1; k++) {
+    const x = cls(c, k);
+    if (x === T.NUMBER) numbers++;
+    else if (x !== T.COMMA && x !== T.ARITH) return;
+  }
+  if (numbers === 2) emit('sqli-call', 2, 5);
+}
+
 const SHAPES: readonly ((c: Ctx, emit: Emit) => void)[] = [
   unionSelect,
   delay,
@@ -1157,6 +1262,9 @@ const SHAPES: readonly ((c: Ctx, emit: Emit) => void)[] = [
   fromStart,
   casts,
   caseWhen,
+  breakoutLogic,
+  breakoutStatement,
+  numericOperatorCall,
 ];
 
 /** Words that make a value without SQL punctuation worth tokenizing ("1 union select 1,2", "1 order by 3"). */

@@ -31,6 +31,51 @@ function passes(values: readonly string[], paranoia: Paranoia = 2, location: Loc
   }
 }
 
+describe('xss detector: markup in parameter names', () => {
+  it('a tag with an attribute in a form, query or cookie name blocks at PL2, not PL1', () => {
+    for (const loc of ['body-name', 'query-name', 'cookie-name', 'multipart-name'] as const) {
+      blocks(['x=<a href="y"', '<img/src=x', 'f[<div title =1]', '<A HREF=1>'], 2, loc);
+      passes(['x=<a href="y"'], 1, loc);
+    }
+  });
+
+  it('ordinary names, bare angle brackets and JSON keys do not', () => {
+    for (const loc of ['body-name', 'query-name'] as const)
+      passes(['price<=100', 'a<b=c', 'filter[<=]', 'sort<a', 'items[0][name]', '<tag>=1'], 2, loc);
+    passes(['<a href="https://example.com">docs</a>'], 2, 'json-key');
+    assert.deepEqual(rules('title=<a href="x"', 'query'), []);
+  });
+
+  it('stays linear on long names', () => {
+    const v = '<a a a a a a'.repeat(10_000);
+    const t = performance.now();
+    xssDetector.detect(v, { location: 'query-name', name: v, value: v }, []);
+    assert.ok(performance.now() - t < 150);
+  });
+});
+
+describe('xss detector: tags with the high bit set (US-ASCII)', () => {
+  it('an element opened and closed, or a script tag, in 8-bit look-alikes blocks', () => {
+    blocks([
+      '\u00bcscript\u00bealert(\u00a2x\u00a2)\u00bc/script\u00be',
+      '\u00bcb onmouseover=x()\u00behi\u00bc/b\u00be',
+      '\u00bciframe src=//x.example\u00be',
+      '\u00bcdiv\u00bex\u00bc/div\u00be',
+      '\\xbcscript\\xbealert(1)\\xbc/script\\xbe', // JS escapes, decoded by the engine
+    ]);
+  });
+
+  it('fractions in prose and recipes do not', () => {
+    passes([
+      '\u00bc cup sugar and \u00be cup flour',
+      'mix \u00bc/\u00be of the batch, \u00a230 each',
+      '\u00bcin. bolts (\u00be in. washers)',
+      '\u00bc/2\u00be',
+      '1\u20444 cup sugar, 3\u20444 cup flour (1\u20444/3\u20444 split)',
+    ]);
+  });
+});
+
 describe('xss detector: tags', () => {
   it('script elements in any spelling the decoders undo', () => {
     blocks([

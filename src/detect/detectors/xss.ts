@@ -41,6 +41,8 @@ export const XSS = {
   utf7: finding('utf7', 5, 1),
   commentBreakout: finding('comment-breakout', 5, 2),
   ssi: finding('ssi', 5, 1),
+  nameMarkup: finding('name-markup', 5, 2),
+  highBitTag: finding('high-bit-tag', 5, 1),
 } as const;
 
 /** Records a finding once per value (the engine counts a rule once per input anyway). */
@@ -795,16 +797,103 @@ function checkCommentClose(s: string, out: Finding[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Markup in parameter names.
+
+/** Name locations no form or client fills with markup (JSON keys may be user-chosen map keys). */
+function nameLocation(input: Input): boolean {
+  const l = input.location;
+  return l === 'query-name' || l === 'body-name' || l === 'cookie-name' || l === 'multipart-name';
+}
+
+/**
+ * "<a href=" in a parameter name: a tag with an attribute. Forms and clients name their fields with
+ * identifiers; servers echo unknown names back in error pages, so markup there is an injection.
+ */
+function scanNameMarkup(s: string, out: Finding[]): void {
+  const len = s.length;
+  for (let i = s.indexOf('<'); i !== -1; i = s.indexOf('<', i + 1)) {
+    let j = i + 1;
+    if (!isLower(s.charCodeAt(j))) continue;
+    while (j < len && j - i <= 24 && isNameChar(s.charCodeAt(j))) j++;
+    if (!isSpace(s.charCodeAt(j)) && s.charCodeAt(j) !== 47) continue;
+    while (j < len && j - i <= 40 && (isSpace(s.charCodeAt(j)) || s.charCodeAt(j) === 47)) j++;
+    const a = j;
+    while (j < len && j - a <= 32 && isNameChar(s.charCodeAt(j))) j++;
+    if (j === a) continue;
+    while (j < len && j - a <= 40 && isSpace(s.charCodeAt(j))) j++;
+    if (s.charCodeAt(j) === 61) {
+      emit(out, XSS.nameMarkup);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tags with the high bit set ("\xbcscript\xbe"): a server or browser reading the page as 7-bit
+// US-ASCII drops that bit, so "¼" becomes "<", "¾" ">" and "¢" '"'.
+
+const HIGH_BIT = /[\u00bc\u00be\u00a2]/g;
+const HIGH_BIT_ASCII: Record<string, string> = { '\u00bc': '<', '\u00be': '>', '\u00a2': '"' };
+
+// NFKC (one of the engine's variants) spells "¼" and "¾" as "1⁄4" and "3⁄4"; fold them back.
+const NFKC_QUARTER = '1\u20444';
+const NFKC_THREE_QUARTERS = '3\u20444';
+
+function checkHighBitTags(value: string, out: Finding[]): void {
+  const s = value.includes(NFKC_QUARTER)
+    ? value.replaceAll(NFKC_QUARTER, '\u00bc').replaceAll(NFKC_THREE_QUARTERS, '\u00be')
+    : value;
+  if (s.indexOf('\u00be') === -1) return; // no tag ever closes
+  if (pairedHighBitTag(s)) {
+    emit(out, XSS.highBitTag);
+    return;
+  }
+  // The mapped text read as markup: only what would block on its own counts.
+  const found: Finding[] = [];
+  scanTags(
+    s.replace(HIGH_BIT, (c) => HIGH_BIT_ASCII[c] ?? c),
+    NOT_XML,
+    found,
+  );
+  if (found.some((f) => f.score >= 5)) emit(out, XSS.highBitTag);
+}
+
+/** "¼name…¾ … ¼/name¾": an element opened and closed (recipes write "¼ cup", never "¼/cup¾"). */
+function pairedHighBitTag(s: string): boolean {
+  let from = 0;
+  for (let n = 0; n < 8; n++) {
+    const at = s.indexOf('\u00bc/', from);
+    if (at === -1) return false;
+    from = at + 2;
+    let j = at + 2;
+    if (!isLower(s.charCodeAt(j))) continue;
+    while (j < s.length && j - at < 18 && (isLower(s.charCodeAt(j)) || isDigit(s.charCodeAt(j)))) j++;
+    if (s.charCodeAt(j) !== 0xbe) continue;
+    const open = s.lastIndexOf(`\u00bc${s.slice(at + 2, j)}`, at - 1);
+    if (open === -1) continue;
+    const after = s.charCodeAt(open + j - at - 1);
+    if (after === 0xbe || isSpace(after) || after === 47) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export const xssDetector: Detector = {
   family: 'xss',
   detect(value: string, input: Input, out: Finding[]): void {
     const m = triggers(value);
-    if ((m & ~UPPER) === 0) return;
+    // High-bit tags need none of the ASCII triggers ("¼div¾…¼/div¾").
+    const highBit = value.indexOf('\u00bc') !== -1 || value.indexOf(NFKC_QUARTER) !== -1;
+    if ((m & ~UPPER) === 0 && !highBit) return;
     const s = m & UPPER ? value.toLowerCase() : value;
+    if (highBit) checkHighBitTags(s, out);
     const xml = xmlContext(value, input);
     if (m & LT) scanTags(s, xml, out);
-    if (m & EQ) scanAttributes(s, xml, out);
+    if (m & EQ) {
+      scanAttributes(s, xml, out);
+      if (m & LT && nameLocation(input)) scanNameMarkup(s, out);
+    }
     if (m & COLON) scanSchemes(s, out);
     if (m & PAREN) {
       scanCalls(s, out);
