@@ -8,6 +8,13 @@ import { GatewayError } from './errors.js';
  * attack detection) call this; everyone else streams. `inspect` sees each chunk as it arrives and
  * may throw to refuse the body before the rest is read (the JSON scanner's limits).
  */
+/** Does the request announce a body (a non-zero Content-Length, or chunked transfer)? */
+export function hasRequestBody(ctx: RequestContext): boolean {
+  const h = ctx.req.headers;
+  const length = h['content-length'];
+  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
+}
+
 export function readBody(ctx: RequestContext, inspect?: (chunk: Buffer) => void): Promise<Buffer> {
   if (ctx.body !== undefined) {
     // An earlier stage read it already: the inspector sees it whole.

@@ -1,3 +1,4 @@
+import type { RequestContext } from '../core/context.js';
 import { percentDecode } from './decode.js';
 import type { Input } from './types.js';
 
@@ -13,6 +14,18 @@ export interface RawRequest {
   readonly body: Buffer | undefined;
   /** The body already parsed by the contract stage, if any. */
   readonly parsedBody?: { readonly mediaType: string; readonly value: unknown } | undefined;
+}
+
+/** The request of a gateway context, with the body a stage has read (or the contract's parsed one). */
+export function requestOf(ctx: RequestContext, body: Buffer | undefined): RawRequest {
+  return {
+    method: ctx.method,
+    path: ctx.path,
+    query: ctx.query,
+    headers: ctx.req.headers,
+    body,
+    parsedBody: ctx.parsedBody,
+  };
 }
 
 export interface InputOptions {

@@ -134,6 +134,20 @@ describe('virtual patches', () => {
     );
   });
 
+  it('a request padded with more values than a patch reads is refused, not waved through', async () => {
+    upstream.calls.length = 0;
+    const body = `${Array.from({ length: 5000 }, (_, i) => `f${i}=x`).join('&')}&name=%3Cscript%3E`;
+    const res = await fetch(`${gw.url}/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    const p = problemOf(res.headers.get('content-type'), await res.text());
+    assert.equal(res.status, 400);
+    assert.equal(p.code, 'BAD_REQUEST');
+    assert.equal(upstream.calls.length, 0);
+  });
+
   it('a log patch records and lets the request through; an expired patch no longer applies', async () => {
     const res = await fetch(`${gw.url}/items/${'x'.repeat(50)}`);
     assert.equal(res.status, 200);

@@ -1,3 +1,4 @@
+import { documentLike } from '../text.js';
 import type { Detector, Finding, Input } from '../types.js';
 
 /**
@@ -580,20 +581,6 @@ function inspectValue(s: string, input: Input, out: Finding[]): void {
   if (targeted !== undefined) out.push(targeted);
   else if (urls.length > 0 && s.includes('@')) atHosts(s, out);
   if (urls.length === 0 || isMarkup(input)) schemeless(s, input, out);
-}
-
-/** Several lines, or prose of several words. */
-function documentLike(s: string): boolean {
-  let words = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 10) return true;
-    const space = c === 32 || c === 9 || c === 13;
-    if (!space && !inWord && ++words >= 4) return true;
-    inWord = !space;
-  }
-  return false;
 }
 
 export const ssrfDetector: Detector = {

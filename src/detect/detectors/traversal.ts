@@ -1,3 +1,4 @@
+import { documentLike } from '../text.js';
 import type { Detector, Finding, Input } from '../types.js';
 import { classifyHost, findUrls, isMarkup, startsValue } from './ssrf.js';
 
@@ -174,20 +175,6 @@ function isWordChar(c: number): boolean {
   return (
     (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 45 || c > 127
   );
-}
-
-/** Prose or a document (several words, or several lines): paths in it are mentions, not payloads. */
-function documentLike(s: string): boolean {
-  let words = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 10) return true;
-    const space = c === 32 || c === 9 || c === 13;
-    if (!space && !inWord && ++words >= 4) return true;
-    inWord = !space;
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

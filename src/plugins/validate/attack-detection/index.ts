@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import { readBody } from '../../../core/body.js';
+import { hasRequestBody, readBody } from '../../../core/body.js';
 import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import { type Exclusion, inspect } from '../../../detect/engine.js';
-import { DEFAULT_SKIP_HEADERS, extractInputs, type InputOptions } from '../../../detect/inputs.js';
+import { DEFAULT_SKIP_HEADERS, extractInputs, type InputOptions, requestOf } from '../../../detect/inputs.js';
 import type { Location, Paranoia } from '../../../detect/types.js';
 
 const LOCATIONS: readonly Location[] = [
@@ -117,23 +117,11 @@ export default definePlugin({
       summary: `paranoia ${config.paranoia}, threshold ${config.threshold}${config.exclusions.length ? `, ${config.exclusions.length} exclusion(s)` : ''}`,
       onRequest: async function detectAttacks(ctx: RequestContext): Promise<void> {
         if (ctx.preflight) return;
-        const h = ctx.req.headers;
-        const hasBody =
-          inspectBody &&
-          ((h['content-length'] !== undefined && h['content-length'] !== '0') ||
-            h['transfer-encoding'] !== undefined);
-        const body = hasBody && ctx.parsedBody === undefined ? await readBody(ctx) : undefined;
-        const { inputs, dropped } = extractInputs(
-          {
-            method: ctx.method,
-            path: ctx.path,
-            query: ctx.query,
-            headers: h,
-            body,
-            parsedBody: ctx.parsedBody,
-          },
-          inputOptions,
-        );
+        const body =
+          inspectBody && ctx.parsedBody === undefined && hasRequestBody(ctx)
+            ? await readBody(ctx)
+            : undefined;
+        const { inputs, dropped } = extractInputs(requestOf(ctx, body), inputOptions);
         if (dropped > 0) {
           logger.warn({ reqId: ctx.id, dropped }, 'attack-detection: too many values to inspect');
           throw new GatewayError('BAD_REQUEST', {

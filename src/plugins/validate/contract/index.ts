@@ -1,5 +1,5 @@
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import { readBody } from '../../../core/body.js';
+import { hasRequestBody, readBody } from '../../../core/body.js';
 import { addResponseBodyCheck, type RequestContext, type ResponseHead } from '../../../core/context.js';
 import { GatewayError, type Violation } from '../../../core/errors.js';
 import { type JsonLimits, JsonScanError, JsonScanner, scanJson } from '../../../core/json-scan.js';
@@ -46,12 +46,6 @@ function scanError(err: JsonScanError): GatewayError {
     default:
       return new GatewayError('JSON_INVALID');
   }
-}
-
-function hasBody(ctx: RequestContext): boolean {
-  const h = ctx.req.headers;
-  const length = h['content-length'];
-  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
 }
 
 export default definePlugin({
@@ -186,7 +180,7 @@ export default definePlugin({
       violations: Violation[],
     ): Promise<void> {
       const declared = op.body;
-      const present = hasBody(ctx);
+      const present = hasRequestBody(ctx);
       if (declared === undefined) {
         if (present && strict)
           violations.push({ pointer: '/body', detail: 'this operation takes no request body' });

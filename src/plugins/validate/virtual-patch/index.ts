@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import { readBody } from '../../../core/body.js';
+import { hasRequestBody, readBody } from '../../../core/body.js';
 import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import { unsafePattern } from '../../../core/safe-pattern.js';
 import { compact, htmlDecode, percentDecode } from '../../../detect/decode.js';
-import { DEFAULT_SKIP_HEADERS, extractInputs } from '../../../detect/inputs.js';
+import { DEFAULT_SKIP_HEADERS, extractInputs, requestOf } from '../../../detect/inputs.js';
 import type { Input } from '../../../detect/types.js';
 import { TrustedProxies } from '../../../server/trust.js';
 
@@ -197,7 +197,11 @@ function compile(p: PatchConfig, at: string): Compiled {
   };
 }
 
-const SKIP = new Set(DEFAULT_SKIP_HEADERS);
+const PATCH_INPUTS = {
+  skipHeaders: new Set(DEFAULT_SKIP_HEADERS),
+  maxInputs: 4096,
+  maxValueBytes: Number.POSITIVE_INFINITY,
+};
 
 /** The values a patch reads, by its location (inputs extracted once per request, only when needed). */
 function valuesFor(patch: Compiled, ctx: RequestContext, inputs: () => readonly Input[]): string[] {
@@ -251,27 +255,20 @@ export default definePlugin({
       onRequest: async function applyPatches(ctx: RequestContext): Promise<void> {
         if (patches.length === 0) return;
         const t = Date.now();
-        const h = ctx.req.headers;
         const body =
-          needsBody &&
-          ctx.parsedBody === undefined &&
-          ((h['content-length'] !== undefined && h['content-length'] !== '0') ||
-            h['transfer-encoding'] !== undefined)
-            ? await readBody(ctx)
-            : undefined;
+          needsBody && ctx.parsedBody === undefined && hasRequestBody(ctx) ? await readBody(ctx) : undefined;
         let cache: readonly Input[] | undefined;
         const inputs = (): readonly Input[] => {
-          cache ??= extractInputs(
-            {
-              method: ctx.method,
-              path: ctx.path,
-              query: ctx.query,
-              headers: h,
-              body,
-              parsedBody: ctx.parsedBody,
-            },
-            { skipHeaders: SKIP, maxInputs: 4096, maxValueBytes: 1 << 20 },
-          ).inputs;
+          if (cache === undefined) {
+            // Every value, whole: a patch must not be slipped past by padding a request with values
+            // or a value with bytes (the body is already held to request-guard.maxBodyBytes).
+            const read = extractInputs(requestOf(ctx, body), PATCH_INPUTS);
+            if (read.dropped > 0)
+              throw new GatewayError('BAD_REQUEST', {
+                detail: 'The request carries too many values to check.',
+              });
+            cache = read.inputs;
+          }
           return cache;
         };
         for (const p of patches) {
