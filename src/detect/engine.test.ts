@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { GATED } from './detectors/gates.js';
-import { inspect, snippet } from './engine.js';
+import { CleanMemo, inspect, snippet } from './engine.js';
 import { gate, plan, wakes } from './gate.js';
 import type { Detector, Finding, Input, Location } from './types.js';
 
@@ -98,5 +98,66 @@ describe('engine', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('clean-value memo', () => {
+  const counting = (): { detector: Detector; calls: () => number } => {
+    let n = 0;
+    return {
+      detector: {
+        family: 'generic',
+        detect(value: string, _input: Input, out: Finding[]): void {
+          n++;
+          if (value.includes('evil')) out.push({ rule: 'generic-evil', family: 'generic', pl: 1, score: 5 });
+        },
+      },
+      calls: () => n,
+    };
+  };
+  const options = (detector: Detector, memo: CleanMemo) => ({
+    paranoia: 2 as const,
+    threshold: 5,
+    exclusions: [],
+    detectors: [detector],
+    memo,
+  });
+
+  it('skips a clean value seen before at the same location and name, never an attack', () => {
+    const { detector, calls } = counting();
+    const memo = new CleanMemo(8);
+    const clean: Input = { location: 'json', name: '$.title', value: 'Hello world' };
+    const evil: Input = { location: 'json', name: '$.title', value: 'evil' };
+    inspect([clean, evil], options(detector, memo));
+    const first = calls();
+    const again = inspect([clean, evil], options(detector, memo));
+    // The clean value is not inspected again; the attack is, every time, and still blocks.
+    assert.equal(calls() - first, 1);
+    assert.equal(again.attack, true);
+    assert.deepEqual(
+      again.matches.map((m) => m.rule),
+      ['generic-evil'],
+    );
+    // The same text under another name or location is inspected on its own.
+    inspect([{ ...clean, name: '$.body' }, { ...clean, location: 'query' }], options(detector, memo));
+    assert.equal(calls() - first, 3);
+  });
+
+  it('keeps at most two generations and never values longer than its limit', () => {
+    const { detector, calls } = counting();
+    const memo = new CleanMemo(4, 10);
+    const long: Input = { location: 'query', name: 'q', value: 'a long clean value' };
+    inspect([long], options(detector, memo));
+    inspect([long], options(detector, memo));
+    assert.equal(calls(), 2, 'a value over maxValue is inspected every time');
+    const values = Array.from({ length: 12 }, (_, i): Input => ({ location: 'query', name: 'q', value: `v${i}` }));
+    inspect(values, options(detector, memo));
+    const before = calls();
+    // The first values were evicted by the flood: inspected again, not taken on trust.
+    inspect([values[0] as Input], options(detector, memo));
+    assert.equal(calls() - before, 1);
+    // The latest ones are still remembered.
+    inspect([values[11] as Input], options(detector, memo));
+    assert.equal(calls() - before, 1);
   });
 });

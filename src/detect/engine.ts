@@ -20,6 +20,50 @@ export interface EngineOptions {
   readonly exclusions: readonly Exclusion[];
   /** The detectors to run (all by default). */
   readonly detectors?: readonly Detector[];
+  /** Values already found clean, skipped (see CleanMemo); none: every value is inspected. */
+  readonly memo?: CleanMemo | undefined;
+}
+
+/**
+ * Values every detector found clean, remembered so a repeat is not inspected again. Detection is a
+ * pure function of (location, name, value) and the detector list, and only values with no finding
+ * at any paranoia level are kept, so a hit changes no verdict whatever the paranoia, threshold or
+ * exclusions. Real traffic repeats most of its values (JSON keys, header and cookie values, enums,
+ * path segments). Bounded: two generations of at most `entries` keys each (the older is dropped when
+ * the newer fills), values longer than `maxValue` characters are never kept. Flooding it with
+ * distinct values only evicts: the cost returns to inspecting each value, never a wrong verdict.
+ */
+export class CleanMemo {
+  private young = new Set<string>();
+  private old = new Set<string>();
+  constructor(
+    readonly entries = 16384,
+    readonly maxValue = 256,
+  ) {}
+
+  static key(input: Input): string {
+    return `${input.location}\u0000${input.name}\u0000${input.value}`;
+  }
+
+  has(key: string): boolean {
+    if (this.young.has(key)) return true;
+    if (!this.old.has(key)) return false;
+    this.add(key);
+    return true;
+  }
+
+  add(key: string): void {
+    this.young.add(key);
+    if (this.young.size >= this.entries) {
+      this.old = this.young;
+      this.young = new Set();
+    }
+  }
+
+  clear(): void {
+    this.young.clear();
+    this.old.clear();
+  }
 }
 
 export interface Match {
@@ -106,12 +150,18 @@ export function inspect(inputs: readonly Input[], options: EngineOptions): Verdi
   const matches: Match[] = [];
   let score = 0;
   const found: Finding[] = [];
+  const memo = options.memo;
   for (const input of inputs) {
     if (input.value.length === 0) continue;
+    const key = memo !== undefined && input.value.length <= memo.maxValue ? CleanMemo.key(input) : undefined;
+    if (key !== undefined && (memo as CleanMemo).has(key)) continue;
     if (found.length !== 0) found.length = 0;
     const n = decodeInto(input.value, forms);
     for (let k = 0; k < n; k++) runGated(p, forms[k] as string, input, found);
-    if (found.length === 0) continue;
+    if (found.length === 0) {
+      if (key !== undefined) (memo as CleanMemo).add(key);
+      continue;
+    }
     const seen = new Set<string>();
     for (const f of found) {
       if (f.pl > options.paranoia || seen.has(f.rule)) continue;

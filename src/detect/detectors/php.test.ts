@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Input } from '../types.js';
-import { phpFindings } from './php.js';
+import type { Finding, Input } from '../types.js';
+import { phpDetector, phpFindings } from './php.js';
 
 function score(value: string, pl = 2, input?: Input): number {
   const seen = new Set<string>();
@@ -111,5 +111,63 @@ describe('php detector: robustness', () => {
       phpFindings(v);
       assert.ok(performance.now() - t < 500, `${JSON.stringify(unit)} took too long`);
     }
+  });
+});
+
+describe('php detector: spacing, comments and whole-value calls (paranoia 2)', () => {
+  const attacks: [string, string][] = [
+    ['a tab before the parenthesis', 'exec\t(blah)'],
+    ['two spaces before the parenthesis', 'fopen  (blah)'],
+    ['a line comment before the parenthesis', 'exec //comment\r\n (blah)'],
+    ['a hash comment before the parenthesis', 'exec#\n (blah)'],
+    ['a whole value that is one helper call', 'is_array()'],
+    ['a whole value that is a formatted print', 'printf(foo)'],
+    ['a whole value that is a generic call', 'intval(foo)'],
+    ['an indexed callable with spaces', '[ system ] [ 0 ] ( ls );'],
+    ['a callable with comments and brace indexes', '(  [  system  ][  0  ])  {/* c */0}  (  ls  );'],
+    ['an extension function', 'tidy_parse_string()'],
+    ['an unclosed engine function', 'zend_test_is_string_marked_as_valid_utf8('],
+    ['an open tag ending the value', 'test<?'],
+  ];
+  for (const [name, v] of attacks) it(name, () => assert.ok(score(v, 2) >= 5, `${v}: ${rules(v)}`));
+
+  const benign: [string, string][] = [
+    ['prose with two spaces before a parenthesis', 'read the file  (see attached) now'],
+    ['prose with a line break before a parenthesis', 'Please attach the file\n(max 5MB)'],
+    ['a comment line then a parenthesis', 'my notes # todo\n(later) file'],
+    ['a Python print', 'print(x)'],
+    ['a snake-case word', 'is_active'],
+    ['a reference in prose', 'see [1] (ref)'],
+    ['a parenthesis in prose', 'call me maybe (tonight)'],
+    ['a question mark after a tag opener with a space', 'is it <?'],
+    ['a helper call inside prose', 'use is_array() to check'],
+  ];
+  for (const [name, v] of benign)
+    it(`leaves ${name} alone`, () => assert.equal(score(v, 2), 0, `${v}: ${rules(v)}`));
+});
+
+describe('php detector: XML documents', () => {
+  it('judges attribute values one by one', () => {
+    const d = '<?xml version="1.0"?><root><a probe="file_exists (&#10;$f)"></a></root>';
+    const out: Finding[] = [];
+    phpDetector.detect(d, { location: 'xml', name: '', value: d }, out);
+    assert.ok(out.length > 0);
+  });
+});
+
+describe('php detector: line comments before a parenthesis', () => {
+  it('leaves an everyday name, a "#" note and a parenthesis on the next line alone', () => {
+    assert.equal(score('Attach the file # see below\n(optional)'), 0);
+    assert.equal(score('Step file #2\n(details)'), 0);
+  });
+  it('still flags a dangerous name hidden that way', () => {
+    assert.ok(score('system # x\n("id")') >= 5);
+  });
+});
+
+describe('php detector: everyday names hidden behind line comments', () => {
+  it('flags an empty or $-argument call', () => {
+    assert.ok(score('symlink//c\n()') >= 5);
+    assert.ok(score('serialize#c\n($x)') >= 5);
   });
 });

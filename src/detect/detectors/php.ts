@@ -1,4 +1,5 @@
 import type { Detector, Finding, Input } from '../types.js';
+import { xmlPieces } from './shell.js';
 
 /**
  * PHP code injection: PHP open tags, calls of functions that run code or commands (names are
@@ -15,6 +16,7 @@ function finding(rule: string, pl: 1 | 2 | 3, score: number): Finding {
 const F_TAG = finding('open-tag', 1, 5);
 const F_CALL = finding('dangerous-call', 1, 5);
 const F_CALL_LOOSE = finding('function-call', 2, 5);
+const F_TAG_END = finding('open-tag-end', 2, 5);
 const F_CALL_HINT = finding('function-name', 2, 2);
 const F_VARIABLE_CALL = finding('variable-function', 1, 5);
 const F_STRING_CALL = finding('callable-string', 1, 5);
@@ -35,7 +37,7 @@ function names(text: string): ReadonlySet<string> {
  * reach files, sockets or configuration: calling one is PHP code whatever the argument.
  */
 const PHP_ONLY: ReadonlySet<string> = names(`
-  shell_exec passthru proc_open popen pcntl_exec pcntl_fork phpinfo php_uname base64_decode
+  shell_exec file_exists passthru proc_open popen pcntl_exec pcntl_fork phpinfo php_uname base64_decode
   gzinflate gzuncompress gzdecode zlib_decode bzdecompress str_rot13 convert_uudecode hex2bin
   create_function call_user_func call_user_func_array forward_static_call forward_static_call_array
   register_shutdown_function register_tick_function array_map array_filter array_walk usort uasort
@@ -263,13 +265,39 @@ const PHP_PREFIXES: readonly string[] = [
   'ini_',
   'gz',
   'bz',
+  'tidy_',
+  'zend_',
+  'sodium_crypto_',
+  'openssl_',
 ];
 
-function knownName(name: string): number {
+/** Prefixes of PHP's everyday helpers (is_array, str_replace, array_keys): a call only as a whole value. */
+const LIGHT_PREFIXES: readonly string[] = [
+  'is_',
+  'str_',
+  'array_',
+  'strip_',
+  'json_',
+  'ctype_',
+  'preg_',
+  'var_',
+];
+const LIGHT: ReadonlySet<string> = names(`
+  printf sprintf vsprintf intval floatval strval boolval settype gettype strlen strtolower strtoupper
+  substr trim nl2br htmlspecialchars htmlentities addslashes phpversion
+  `);
+const LIGHT_NAME = 4;
+
+function knownName(name: string, atStart: boolean): number {
   if (PHP_ONLY.has(name)) return PHP_NAME;
   for (const p of PHP_PREFIXES) if (name.startsWith(p) && name.length > p.length + 2) return PHP_NAME;
   if (SHARED_DANGEROUS.has(name)) return SHARED_NAME;
-  return GENERIC.has(name) ? GENERIC_NAME : 0;
+  if (GENERIC.has(name)) return GENERIC_NAME;
+  // Everyday helpers count only as the whole value's call (judgeCall), so only at its start.
+  if (!atStart) return 0;
+  if (LIGHT.has(name)) return LIGHT_NAME;
+  for (const p of LIGHT_PREFIXES) if (name.startsWith(p) && name.length > p.length + 2) return LIGHT_NAME;
+  return 0;
 }
 
 /**
@@ -278,18 +306,42 @@ function knownName(name: string): number {
  */
 function backOverGap(s: string, p: number): number {
   let b = p;
+  let crossed = false;
   const stop = Math.max(0, p - 64);
   while (b > stop) {
     const c = s.charCodeAt(b - 1);
-    if (isSpace(c)) b--;
-    else if (c === 47 && s.charCodeAt(b - 2) === 42) {
+    if (isSpace(c)) {
+      if (c === 10 || c === 13) crossed = true;
+      b--;
+    } else if (c === 47 && s.charCodeAt(b - 2) === 42) {
       let k = b - 3;
       while (k > stop && !(s.charCodeAt(k) === 42 && s.charCodeAt(k - 1) === 47)) k--;
       if (k <= stop) return b;
       b = k - 1;
-    } else return b;
+    } else {
+      // After a line break, the line before may end in a # or // comment: "exec // x\n (".
+      const m = crossed ? lineComment(s, b, stop) : -1;
+      if (m === -1) return b;
+      b = m;
+      crossed = false;
+    }
   }
   return b;
+}
+
+/** Where a # or // comment starts on the line ending at b (exclusive), or -1. */
+function lineComment(s: string, b: number, stop: number): number {
+  let m = -1;
+  for (let k = b - 1; k >= stop; k--) {
+    const c = s.charCodeAt(k);
+    if (c === 10 || c === 13) break;
+    if (c === 35) m = k;
+    else if (c === 47 && k > 0 && s.charCodeAt(k - 1) === 47) {
+      m = k - 1;
+      k--;
+    }
+  }
+  return m;
 }
 
 /**
@@ -301,15 +353,25 @@ function scanCalls(s: string, r: Calls): void {
     const b = backOverGap(s, k);
     let e = b;
     let closers = 0;
-    // Closing quotes, parentheses and [n] indexes of a callable expression.
+    // Closing quotes, parentheses and [n] / {n} indexes of a callable expression, with whitespace
+    // and comments between them: "[ system ] [ 0 ] ( ls )", "([system][0]) {/**/0} (ls)".
     for (let hops = 0; hops < 6 && e > 0; hops++) {
+      if (hops > 0) e = backOverGap(s, e);
       const c = s.charCodeAt(e - 1);
       if (c === 39 || c === 34 || c === 41) e--;
-      else if (c === 93 && e >= 3 && isDigit(s.charCodeAt(e - 2)) && s.charCodeAt(e - 3) === 91) e -= 3;
-      else if (c === 93) e--;
-      else break;
+      else if (c === 93 || c === 125) {
+        const p = backOverGap(s, e - 1);
+        let q = p;
+        while (q > 0 && p - q < 8 && isDigit(s.charCodeAt(q - 1))) q--;
+        const r = q < p ? backOverGap(s, q) : q;
+        const o = s.charCodeAt(r - 1);
+        if (q < p && (o === 91 || o === 123)) e = r - 1;
+        else if (c === 93) e--;
+        else break;
+      } else break;
       closers++;
     }
+    if (closers > 0) e = backOverGap(s, e);
     let start = e;
     while (start > 0 && e - start < 64 && isIdent(s.charCodeAt(start - 1))) start--;
     if (e - start < 2 || (start > 0 && s.charCodeAt(start - 1) === 36)) continue;
@@ -318,7 +380,7 @@ function scanCalls(s: string, r: Calls): void {
       if (CALLABLE.has(name)) r.callable = true;
       continue;
     }
-    const known = knownName(name);
+    const known = knownName(name, start === 0);
     if (known !== 0) judgeCall(s, start, e, known, r);
   }
 }
@@ -335,9 +397,20 @@ function judgeCall(s: string, i: number, j: number, known: number, r: Calls): vo
   const gap = after > j;
   // A comment between a function name and its "(" hides the call from naive filters.
   if (gap && hasComment(s, j, after)) {
-    r.strong = true;
+    // A "#" or "//" line before "(" may be prose ("the file #2\n(see below)"): an everyday name
+    // counts then only with a code-shaped argument: none, a $variable or a string.
+    const a = s.charCodeAt(skipGap(s, after + 1, 16));
+    const codeArg = a === 41 || a === 36 || a === 39 || a === 34;
+    if (known === PHP_NAME || known === SHARED_NAME || codeArg || !hasLineComment(s, j, after))
+      r.strong = true;
     return;
   }
+  // The whole value is one call ("intval(foo)", "is_array()"): code, whatever the name.
+  if (i === 0 && !gap && (known === LIGHT_NAME || known === GENERIC_NAME) && wholeCall(s, after))
+    r.loose = true;
+  // Tabs or runs of spaces before "(" ("exec\t(x)", "fopen  (x)"): no writer's spacing.
+  if (gap && oddGap(s, j, after) && !proseAround(s, i, after)) r.loose = true;
+  if (known === LIGHT_NAME) return;
   const arg = s.charCodeAt(skipGap(s, after + 1, 16));
   // $var, @$var or an empty call: PHP-shaped. A quote: a literal, dangerous for eval and friends.
   const dollarArg = arg === 36 || arg === 64 || (arg === 41 && !gap);
@@ -353,6 +426,39 @@ function judgeCall(s: string, i: number, j: number, known: number, r: Calls): vo
     else r.hint = true;
   } else if (dollarArg || prev === 64) r.strong = true;
   else if (quoteArg && !gap) r.loose = true;
+}
+
+/** The "(" at open is closed at the value's end (a ";" and whitespace may follow). */
+function wholeCall(s: string, open: number): boolean {
+  let end = s.length;
+  while (end > open && (isSpace(s.charCodeAt(end - 1)) || s.charCodeAt(end - 1) === 59)) end--;
+  if (end - open > 200 || s.charCodeAt(end - 1) !== 41) return false;
+  for (let k = open + 1; k < end - 1; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 40 || c === 41 || c === 10) return false;
+  }
+  return true;
+}
+
+/** A gap of tabs or several spaces on one line. */
+function oddGap(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 10 || c === 13) return false;
+  }
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 9 || (c === 32 && s.charCodeAt(k + 1) === 32)) return true;
+  }
+  return false;
+}
+
+function hasLineComment(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 35 || (c === 47 && s.charCodeAt(k + 1) === 47)) return true;
+  }
+  return false;
 }
 
 function hasComment(s: string, from: number, to: number): boolean {
@@ -630,8 +736,10 @@ export function phpFindings(value: string, input?: Input): Finding[] {
   }
   if (value.length < 3) return out;
   const f = features(value);
-  if ((f & K_LT) !== 0 && openTag(value)) out.push(F_TAG);
-  else if ((f & (K_LT | K_BRACKET)) !== 0 && /php/i.test(value) && otherTag(value.toLowerCase()))
+  if ((f & K_LT) !== 0) {
+    if (openTag(value)) out.push(F_TAG);
+    else if (value.endsWith('<?') && isIdent(value.charCodeAt(value.length - 3))) out.push(F_TAG_END);
+  } else if ((f & (K_LT | K_BRACKET)) !== 0 && /php/i.test(value) && otherTag(value.toLowerCase()))
     out.push(F_TAG);
   const r: Calls = {
     strong: false,
@@ -664,5 +772,8 @@ export const phpDetector: Detector = {
   family: 'php',
   detect(value: string, input: Input, out: Finding[]): void {
     for (const f of phpFindings(value, input)) out.push(f);
+    // An XML document's attribute values and text nodes are values of their own (probe="…").
+    if (input.location === 'xml' && value.length <= 65536)
+      for (const piece of xmlPieces(value)) for (const f of phpFindings(piece)) out.push(f);
   },
 };

@@ -209,3 +209,100 @@ describe('shell detector: the head pre-filter skips words without changing verdi
     assert.ok(performance.now() - t < 2_000);
   });
 });
+
+describe('shell detector: separators, expansions and binary paths (paranoia 2)', () => {
+  const attacks: [string, string][] = [
+    ['a value opening with a separator and a word-like command', ';who'],
+    ['the same behind a closing quote', "';set'"],
+    ['a word-like command with words after an opening separator', ';top Something else'],
+    ['a scheduled command after an opening separator', ';at 2:00 "echo test"'],
+    ['a semicolon glued to the next command', 'After ;top'],
+    ['a semicolon glued to a tool with arguments', 'x ;wget -q x'],
+    ['word-like commands chained', 'cd /;cd etc;comm passwd passwd'],
+    ['an expansion as the command after a pipe', 'echo | ${cc7}cc7'],
+    ['the directory stack', '~+'],
+    ['the previous directory with an index', '~-1'],
+    ['a directory-stack path', '~+/x'],
+    ['history events', '!-1!-2'],
+    ['brace alternatives glued into a command name', 'c{a,oun}t'],
+    ['prefix removal', '${x#{}}'],
+    ['a substring of PATH', '${PATH:0:1}'],
+    ['a default value', '${:1337:-x}'],
+    ['a replacement', '${v//a/b}'],
+    ['a length', '${#HOME}'],
+    ['arithmetic expansion', '$((7))z -x'],
+    ['an absolute binary path alone', '/bin/ab'],
+    ['a binary under /usr/local', '/usr/local/sbin/tool'],
+    ['a relative bin path to a known tool', 'bin/visudo'],
+    [
+      'a command line spelled from assigned variables',
+      'c4=\\ ;c3=t;c2=a;c1=c;a1=/;a2=e;$c1$c2$c3$c4$a1$a2\n',
+    ],
+  ];
+  for (const [name, v] of attacks) it(name, () => assert.ok(score(v, 2) >= 5, `${v}: ${rules(v)}`));
+
+  const benign: [string, string][] = [
+    ['prose semicolons', 'a; set b'],
+    ['a sloppy semicolon before a word-like command with words', 'see chapter ;at home'],
+    ['an emoticon', ';)'],
+    ['a separator after an empty command', '; ;top'],
+    ['an opening separator then prose', '; hello world'],
+    ['an opening separator then a variable', ';$a $b $c'],
+    ['an approximate number', '~0'],
+    ['an approximate negative', '~-5 degrees'],
+    ['tilde home paths', '~/notes.txt'],
+    ['exclamations', 'wow!!'],
+    ['a countdown', '!-1 left'],
+    ['brace globs in file names', 'src/*.{js,ts}'],
+    ['a brace list of words', '{cat,dog}'],
+    ['a template literal', 'Hello ${user.firstName}'],
+    ['a placeholder with a default port', '${PORT:8080}'],
+    ['a template with arithmetic', '${a % 2}'],
+    ['a JSONPath', '$[0].name'],
+    ['a project bin script', 'bin/rails'],
+    ['a path under a home bin', '/home/bin/x y'],
+    ['a bin directory in prose', 'the bin/ folder'],
+    ['prices and pipes', 'price: $5 | $10'],
+    ['and-chained names', 'Tom && Jerry'],
+    ['shell words in a search query', 'ssh keys tutorial'],
+  ];
+  for (const [name, v] of benign)
+    it(`leaves ${name} alone`, () => assert.equal(score(v, 2), 0, `${v}: ${rules(v)}`));
+});
+
+describe('shell detector: XML documents and batch loops', () => {
+  const xml = (probe: string): Input => ({ location: 'xml', name: '', value: probe });
+  function detected(value: string, input: Input): string[] {
+    const out: Finding[] = [];
+    shellDetector.detect(value, input, out);
+    return out.map((f) => f.rule);
+  }
+  it('judges attribute values and text nodes one by one, references decoded', () => {
+    const doc = (v: string) => `<?xml version="1.0"?><root><a probe="${v}"></a></root>`;
+    for (const v of ['~+', '&#x7B;l,-lh&#x7D;s', '!-1!-2']) {
+      const d = doc(v);
+      assert.ok(detected(d, xml(d)).length > 0, v);
+    }
+    const text = '<?xml version="1.0"?><r><q>;who</q></r>';
+    assert.ok(detected(text, xml(text)).length > 0);
+  });
+  it('leaves ordinary XML alone', () => {
+    const d =
+      '<?xml version="1.0"?><order id="42"><item sku="A-1">Rain jacket ~ size M</item><note>Leave at the door; thanks!</note></order>';
+    assert.deepEqual(detected(d, xml(d)), []);
+  });
+  it('reads a FOR loop whose variable letter is left out', () => {
+    assert.ok(score('FOR /F "tokens=1,2* delims=," %% IN (C:\\x~1\\y~1.txt) DO ECHO %%') >= 5);
+    assert.equal(score('for 100% in (a) do it'), 0);
+  });
+});
+
+describe('shell detector: IMAP commands with one-digit tags', () => {
+  it('flags a tagged command with IMAP flags or a literal', () => {
+    assert.ok(score('\r\nA1 APPEND saved-messages (\\Seen) {310}') >= 5);
+  });
+  it('leaves paper sizes and grid cells in prose alone', () => {
+    assert.equal(score('x\nA4 copy paper'), 0);
+    assert.equal(score('Row\nb2 select all'), 0);
+  });
+});

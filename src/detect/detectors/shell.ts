@@ -77,7 +77,8 @@ const COMMANDS: ReadonlyMap<string, Tier> = new Map<string, Tier>([
      unalias ulimit umask iex iwr irm icm gwmi iwmi saps sls arp ss ll flock cpulimit setarch
      unshare nsenter run-parts start-stop-daemon ssh-copy-id ssh-keygen ansible ansible-config
      ansible-doc ansible-galaxy ansible-inventory ansible-pull chef-client chef-solo cscli pip
-     pip3 pipx g++ clang tcc cc zstdcat bsdtar bsdcpio xzcat lzcat`,
+     pip3 pipx g++ clang tcc cc zstdcat bsdtar bsdcpio xzcat lzcat htop aa-disable aa-enforce
+     aa-complain aa-status`,
   ),
   ...table(
     WORD,
@@ -370,7 +371,15 @@ interface Command {
   dead: boolean;
   /** Nothing but whitespace follows it ("visudo\n"). */
   last?: boolean;
+  /** Its separator opens the value (";id": VALUE_OPENER) or follows a known command (AFTER_COMMAND). */
+  chained?: number;
+  /** Its separator was ";" written with a space before it and none after (" ;top"). */
+  glued?: boolean;
 }
+
+const VALUE_OPENER = 1;
+const AFTER_COMMAND = 2;
+const AFTER_COMMAND_TIGHT = 3;
 
 const MAX_WORD = 256;
 const MAX_COMMANDS = 512;
@@ -416,8 +425,18 @@ class Tokenizer {
         continue;
       }
       if (c === 59) {
+        const opens = this.atValueStart() || this.alive();
+        const chained = opens ? this.opensValue() : 0;
+        // "word ;cmd": a space before the ";" and none after, as no writer spaces a semicolon.
+        const glued =
+          this.i > 1 &&
+          isSpace(s.charCodeAt(this.i - 1)) &&
+          isIdent(s.charCodeAt(this.i - 2)) &&
+          isAlpha(s.charCodeAt(this.i + 1));
         this.i++;
-        this.close(';', this.atValueStart() || this.alive() ? CTX_CHAIN : CTX_SEP);
+        this.close(';', opens ? CTX_CHAIN : CTX_SEP);
+        if (chained !== 0) this.cur.chained = chained;
+        if (glued) this.cur.glued = true;
         continue;
       }
       if (c === 38) {
@@ -429,14 +448,20 @@ class Tokenizer {
           continue;
         }
         const double = n === 38;
+        const opens = this.atValueStart() || this.alive();
+        const chained = opens ? this.opensValue() : 0;
         this.i += double ? 2 : 1;
-        this.close(double ? '&&' : '&', double || this.atValueStart() || this.alive() ? CTX_CHAIN : CTX_SEP);
+        this.close(double ? '&&' : '&', double || opens ? CTX_CHAIN : CTX_SEP);
+        if (chained !== 0) this.cur.chained = chained;
         continue;
       }
       if (c === 124) {
         const double = s.charCodeAt(this.i + 1) === 124;
+        const opens = this.atValueStart() || this.alive();
+        const chained = opens ? this.opensValue() : 0;
         this.i += double ? 2 : 1;
-        this.close(double ? '||' : '|', double || this.atValueStart() || this.alive() ? CTX_CHAIN : CTX_SEP);
+        this.close(double ? '||' : '|', double || opens ? CTX_CHAIN : CTX_SEP);
+        if (chained !== 0) this.cur.chained = chained;
         continue;
       }
       if (c === 96) {
@@ -636,6 +661,24 @@ class Tokenizer {
     return last === undefined || last.end === '=';
   }
 
+  /**
+   * The separator about to close the current command follows a known command, or nothing but
+   * whitespace and quotes (";id", "';id'"), not an empty command after another separator ("; ;x").
+   */
+  private opensValue(): number {
+    if (this.alive()) {
+      // "cd /;cd etc" is written tight; prose puts a space after its semicolons.
+      const k = this.s.charCodeAt(this.i) === this.s.charCodeAt(this.i + 1) ? this.i + 2 : this.i + 1;
+      return isSpace(this.s.charCodeAt(k)) ? AFTER_COMMAND : AFTER_COMMAND_TIGHT;
+    }
+    if (this.commands.length > 0) return 0;
+    for (let k = 0; k < this.i && k < 16; k++) {
+      const c = this.s.charCodeAt(k);
+      if (!isSpace(c) && c !== 39 && c !== 34) return k === this.i ? VALUE_OPENER : 0;
+    }
+    return VALUE_OPENER;
+  }
+
   private close(end: string, nextCtx: number): void {
     const cur = this.cur;
     cur.end = end;
@@ -726,7 +769,8 @@ class Tokenizer {
           j++;
           continue;
         }
-        if (isSpace(n)) break;
+        // "c=\\ ": an escaped space is the value of an assignment (a space to splice in later).
+        if (isSpace(n) && !(norm.endsWith('=') && assignmentText(norm))) break;
         if (j > start || isAlpha(n)) evasion = true;
         if (norm.length < MAX_WORD) norm += s[j + 1];
         j++;
@@ -1142,6 +1186,9 @@ const F_EVASION = finding('evasion', 1, 5);
 const F_GLOB_PATH = finding('glob-path', 1, 5);
 const F_CHAIN = finding('command-chain', 1, 5);
 const F_CHAIN_WEAK = finding('command-chain-weak', 2, 2);
+const F_CHAIN_WORD = finding('command-chain-word', 2, 5);
+const F_EXPANSION = finding('parameter-expansion', 2, 5);
+const F_BIN_PATH = finding('binary-path', 2, 5);
 const F_SUBST = finding('substitution', 1, 5);
 const F_START = finding('command-line', 1, 5);
 const F_START_PL2 = finding('command', 2, 5);
@@ -1201,6 +1248,22 @@ function headOf(words: Word[], vars?: Map<string, string>): Head | undefined {
   return undefined;
 }
 
+/** A lone lower-case program name ("rmt-dump"), one given a flag ("x -u"), or an expansion ("$x"). */
+function unknownProgram(words: Word[], chained: number): boolean {
+  const w = words[0] as Word;
+  const n = w.raw;
+  // An expansion as the command only after a known one ("echo | $x"), not opening a value ("; $a").
+  if (n.charCodeAt(0) === 36) return chained !== VALUE_OPENER && n.length > 1 && !isDigit(n.charCodeAt(1));
+  if (n.length < 2 || n.length > 32 || !(n.charCodeAt(0) >= 97 && n.charCodeAt(0) <= 122)) return false;
+  for (let i = 1; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || isDigit(c) || c === 45 || c === 95)) return false;
+  }
+  if (words.length === 1) return true;
+  const a = (words[1] as Word).norm;
+  return a.charCodeAt(0) === 45 && isAlpha(a.charCodeAt(1));
+}
+
 /** "$u", "${x}": a word that is only a variable reference. */
 function loneVariable(w: Word): boolean {
   const n = w.raw;
@@ -1233,7 +1296,10 @@ function resolved(w: Word, vars: Map<string, string> | undefined): Tier | undefi
     i = brace ? j + 1 : j;
     if (out.length > 40) return undefined;
   }
-  const t = COMMANDS.get(out.toLowerCase());
+  // "a1=c;a2=at;a3=\\ ;…" may spell a whole command line: its first word is the command.
+  let space = 0;
+  while (space < out.length && !isSpace(out.charCodeAt(space)) && out.charCodeAt(space) !== 92) space++;
+  const t = COMMANDS.get(out.slice(0, space).toLowerCase());
   if (t !== undefined) w.evasion = true;
   return t;
 }
@@ -1253,7 +1319,11 @@ function assignments(cmds: Command[]): Map<string, string> | undefined {
 }
 
 function isAssignment(w: Word): boolean {
-  const n = w.norm;
+  return assignmentText(w.norm);
+}
+
+/** NAME=… */
+function assignmentText(n: string): boolean {
   const eq = n.indexOf('=');
   if (eq <= 0) return false;
   for (let i = 0; i < eq; i++) if (!isIdent(n.charCodeAt(i))) return false;
@@ -1319,7 +1389,13 @@ function shellEnd(end: string): boolean {
 function judge(cmd: Command, out: Finding[], vars: Map<string, string> | undefined): void {
   if (cmd.ctx === CTX_NONE || cmd.words.length === 0) return;
   const head = headOf(cmd.words, vars);
-  if (head === undefined) return;
+  if (head === undefined) {
+    // ";rmt-dump", ";x -u admin", "echo | ${x}": an unknown program or an expansion where the
+    // value (or a command) hands over a command position.
+    if (cmd.ctx === CTX_CHAIN && cmd.chained !== undefined && unknownProgram(cmd.words, cmd.chained))
+      out.push(F_CHAIN_WORD);
+    return;
+  }
   const hw = cmd.words[head.at] as Word;
   const args = argsOf(cmd.words, head.at + 1);
   const hasArgs = head.at + 1 < cmd.words.length;
@@ -1330,7 +1406,8 @@ function judge(cmd: Command, out: Finding[], vars: Map<string, string> | undefin
   const atStart = cmd.ctx === CTX_START;
 
   // A command name in disguise (c'a't, w\ho\am\i, c$@at, /bi[n]/sh) is never an accident.
-  if (hw.evasion && lower && (strong || shellish || args.sensitive)) {
+  // A head spelled from variables the value assigned ("a=c;b=at;$a$b") is one whatever its tier.
+  if (hw.evasion && lower && (strong || shellish || args.sensitive || hw.raw.charCodeAt(0) === 36)) {
     out.push(F_EVASION);
     return;
   }
@@ -1351,11 +1428,16 @@ function judge(cmd: Command, out: Finding[], vars: Map<string, string> | undefin
       return;
     case CTX_CHAIN:
       if ((strong && lower) || shellish) out.push(F_CHAIN);
+      // ";who", "cd /;cd etc": a word-like command the value opens with, or chained to another.
+      else if (lower && (cmd.chained === VALUE_OPENER || cmd.chained === AFTER_COMMAND_TIGHT))
+        out.push(F_CHAIN_WORD);
       return;
     case CTX_SEP:
     case CTX_GROUP:
       if (!lower) return;
       if (strong && (shellish || head.wrapped || args.command)) out.push(F_CHAIN);
+      // " ;who": a word-like command glued to its semicolon, alone ("see chapter ;at home" is prose).
+      else if (cmd.glued === true && (strong || !hasArgs)) out.push(F_CHAIN_WORD);
       else if ((tier === SHELL || tier === RECON) && !hasArgs && shellEnd(cmd.end)) out.push(F_CHAIN);
       else if (tier === WORD && shellish) out.push(F_CHAIN_WEAK);
       return;
@@ -1429,12 +1511,30 @@ function braceExpansion(v: string): boolean {
       prev === 34 ||
       prev === 39 ||
       prev === 61;
-    if (!position) continue;
+    // "c{a,oun}t": letters glued before the braces make one word with them.
+    let pre = at;
+    if (!position) {
+      while (pre > 0 && at - pre < 16 && isAlpha(v.charCodeAt(pre - 1))) pre--;
+      const p = pre === 0 ? 32 : v.charCodeAt(pre - 1);
+      if (
+        pre === at ||
+        !(isSpace(p) || p === 59 || p === 124 || p === 38 || p === 61 || p === 34 || p === 39)
+      )
+        continue;
+    }
     const end = findWithin(v, 125, at + 1, 200);
     if (end === -1) continue;
     const inner = v.slice(at + 1, end);
     if (inner.indexOf(',') === -1 || /[\s:]/.test(inner)) continue;
     const parts = inner.split(',').map((p) => braceItem(p));
+    if (pre < at) {
+      const prefix = v.slice(pre, at).toLowerCase();
+      let t = end + 1;
+      while (t < v.length && t - end < 16 && isAlpha(v.charCodeAt(t))) t++;
+      const suffix = v.slice(end + 1, t).toLowerCase();
+      for (const p of parts) if (COMMANDS.has(prefix + p.toLowerCase() + suffix)) return true;
+      continue;
+    }
     const first = parts.find((p) => p !== '');
     if (first === undefined) continue;
     if (first.charCodeAt(0) === 47 && /[[?*]/.test(first) && globCommand(first) !== undefined) return true;
@@ -1446,6 +1546,87 @@ function braceExpansion(v: string): boolean {
       const t = COMMANDS.get(c);
       if (t !== undefined && (t !== WORD || parts.length > 2 || parts[0] === '' || argument)) return true;
     }
+  }
+  return false;
+}
+
+/**
+ * Expansions only a shell performs, standing alone: the directory stack "~+", "~-", "~+2" (alone
+ * or opening a path) and history events "!-1", "!-2!-1".
+ */
+function loneExpansion(v: string): boolean {
+  const c1 = v.charCodeAt(1);
+  if (v.charCodeAt(0) === 126) {
+    if (c1 !== 43 && c1 !== 45) return false;
+    let j = 2;
+    while (j < v.length && j < 8 && isDigit(v.charCodeAt(j))) j++;
+    return j === v.length || v.charCodeAt(j) === 47;
+  }
+  if (c1 !== 45 || !isDigit(v.charCodeAt(2))) return false;
+  let j = 3;
+  while (j < v.length && j < 8 && isDigit(v.charCodeAt(j))) j++;
+  const c = v.charCodeAt(j);
+  return j === v.length || c === 33 || c === 58;
+}
+
+/**
+ * A value that is a binary's path and nothing else: "/bin/ab", "/usr/sbin/x", or a relative
+ * "bin/visudo" whose name is a known command.
+ */
+function binaryPath(v: string): boolean {
+  const abs = v.charCodeAt(0) === 47;
+  let i = abs ? 1 : 0;
+  if (v.startsWith('/usr/local/')) i = 11;
+  else if (v.startsWith('/usr/')) i = 5;
+  if (v.startsWith('bin/', i)) i += 4;
+  else if (v.startsWith('sbin/', i)) i += 5;
+  else return false;
+  if (i >= v.length || v.length - i > 40) return false;
+  for (let k = i; k < v.length; k++) {
+    const c = v.charCodeAt(k);
+    if (!(isIdent(c) || c === 45 || c === 46 || c === 43) || c >= 128) return false;
+  }
+  if (abs) return true;
+  const t = COMMANDS.get(v.slice(i).toLowerCase());
+  return t !== undefined && t !== WORD;
+}
+
+/**
+ * Shell parameter expansion with an operator no template language has: \${NAME#pat}, \${NAME%pat},
+ * \${NAME//a/b}, \${NAME:-x}, \${NAME:0:1}, \${#NAME}, \${!NAME}; and arithmetic "$((".
+ */
+function parameterExpansion(v: string): boolean {
+  for (let at = v.indexOf('$'); at !== -1; at = v.indexOf('$', at + 1)) {
+    const c1 = v.charCodeAt(at + 1);
+    if (c1 === 40 && v.charCodeAt(at + 2) === 40) return true;
+    if (c1 !== 123) continue;
+    let j = at + 2;
+    const c2 = v.charCodeAt(j);
+    if (c2 === 35 || c2 === 33) {
+      j++;
+      const from = j;
+      while (j < v.length && j - from < 64 && isIdent(v.charCodeAt(j))) j++;
+      if (j > from && !isDigit(v.charCodeAt(from)) && v.charCodeAt(j) === 125) return true;
+      continue;
+    }
+    const from = j;
+    while (j < v.length && j - from < 64 && isIdent(v.charCodeAt(j))) j++;
+    if (j > from && isDigit(v.charCodeAt(from))) continue;
+    const op = v.charCodeAt(j);
+    const n = v.charCodeAt(j + 1);
+    if (op === 58) {
+      // ":-" ":=" ":+" ":?" defaults; ":0:1" substrings (a lone ":8080" is a placeholder default).
+      if (n === 45 || n === 61 || n === 43 || n === 63) return true;
+      if (isDigit(n)) {
+        let k = j + 2;
+        while (k < v.length && k - j < 8 && isDigit(v.charCodeAt(k))) k++;
+        if (v.charCodeAt(k) === 58 || j === from) return true;
+      }
+      continue;
+    }
+    if (j === from) continue;
+    if ((op === 35 || op === 37) && j + 1 < v.length && !isDigit(n) && !isSpace(n) && n !== 125) return true;
+    if (op === 47 && n === 47) return true;
   }
   return false;
 }
@@ -1474,10 +1655,12 @@ function windowsFor(lower: string): boolean {
     if (!isSpace(next) && next !== 47) continue;
     let j = findWithin(lower, 37, at + 3, 200);
     if (j === -1) continue;
+    const percent = j;
     while (lower.charCodeAt(j) === 37) j++;
     const name = j;
     while (j < lower.length && j - name < 32 && !isSpace(lower.charCodeAt(j))) j++;
-    if (j === name) continue;
+    // "%%" with its letter left out ("%% in (…) do") still reads as the loop variable in a batch file.
+    if (j === name && name - percent < 2) continue;
     while (isSpace(lower.charCodeAt(j))) j++;
     if (!lower.startsWith('in', j)) continue;
     j += 2;
@@ -1749,10 +1932,14 @@ function imapLine(l: string): boolean {
   const sp = l.indexOf(' ');
   if (sp < 2 || sp > 8) return false;
   const tag = l.slice(0, sp);
-  if (!/^[a-z]{0,3}\d{2,5}$/.test(tag)) return false;
+  if (!/^[a-z]{0,3}\d{1,5}$/.test(tag) || tag.length < 2) return false;
   const rest = l.slice(sp + 1);
   const word = rest.split(' ', 1)[0] ?? '';
-  return IMAP.includes(word) && (rest.length > word.length || word === 'capability' || word === 'logout');
+  if (!IMAP.includes(word) || !(rest.length > word.length || word === 'capability' || word === 'logout'))
+    return false;
+  // A one-digit tag ("A1", like a paper size) needs IMAP syntax too: flags "(\Seen)" or a literal "{310}".
+  const twoDigits = isDigit(tag.charCodeAt(tag.length - 2));
+  return twoDigits || rest.includes('(\\') || rest.includes('{');
 }
 
 /** SQLite shell dot commands after a line break or ";": ".shell …", ".system …". */
@@ -1962,28 +2149,46 @@ const SEGMENT: Uint8Array = (() => {
  * space, so the part before each one is tried too.
  */
 function headAt(v: string, i: number): boolean {
-  let name = '';
+  // The first three characters are checked as codes (most words stop there, with no string built).
+  let n = 0;
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
   let j = i;
+  for (; j < v.length && n < 3; j++) {
+    const c = v.charCodeAt(j);
+    if (c === 39 || c === 34) continue;
+    if (c === 47 || isGlob(c) || wordBreak(c)) break;
+    if (c === 43 && n === 2 && nameIsHead(String.fromCharCode(a0, a1))) return true;
+    // Non-ASCII may lower-case to ASCII: left to the tokenizer.
+    if (c >= 128) return true;
+    const f = fold(c);
+    if (n === 0) a0 = f;
+    else if (n === 1) {
+      a1 = f;
+      if (HEAD_BIGRAMS[(a0 << 7) | a1] === 0) return false;
+    } else {
+      a2 = f;
+      if (!mayStartHead(a0, a1, c)) return false;
+    }
+    n++;
+  }
+  if (n < 3) {
+    if (v.charCodeAt(j) === 47) return false;
+    return n === 2 && nameIsHead(String.fromCharCode(a0, a1));
+  }
+  let name = String.fromCharCode(a0, a1, a2);
   for (; j < v.length && name.length < 64; j++) {
     const c = v.charCodeAt(j);
     if (c === 39 || c === 34) continue;
     if (c === 47 || isGlob(c) || wordBreak(c)) break;
-    if (c === 43 && name.length >= 2 && nameIsHead(name.toLowerCase())) return true;
-    if (name.length < 3) {
-      // Non-ASCII may lower-case to ASCII: left to the tokenizer.
-      if (c >= 128) return true;
-      name += String.fromCharCode(fold(c));
-      if (name.length === 2 && HEAD_BIGRAMS[(name.charCodeAt(0) << 7) | name.charCodeAt(1)] === 0)
-        return false;
-      if (name.length === 3 && !mayStartHead(name.charCodeAt(0), name.charCodeAt(1), c)) return false;
-      continue;
-    }
+    if (c === 43 && nameIsHead(name.toLowerCase())) return true;
     name += v[j];
   }
   // Longer segments are left to the tokenizer; a segment "/" continues is no last path segment.
   if (name.length >= 64) return true;
   if (v.charCodeAt(j) === 47) return false;
-  return name.length >= 2 && nameIsHead(name.toLowerCase());
+  return nameIsHead(name.toLowerCase());
 }
 
 /** tierOf() or a wrapper, for a lower-cased name without globs. */
@@ -2034,8 +2239,13 @@ export function shellFindings(value: string): Finding[] {
   if (value.length < 2) return out;
   const f = features(value);
   if ((f & HAS_GLOB) !== 0 && (f & HAS_SLASH) !== 0 && globPath(value)) out.push(F_GLOB_PATH);
+  const c0 = value.charCodeAt(0);
+  if ((c0 === 126 || c0 === 33) && loneExpansion(value)) out.push(F_EXPANSION);
   // One word without shell punctuation ("2024-01-01", "O'Brien", a slug) is never a command line.
-  if ((f & (HAS_META | HAS_SPACE | HAS_PLUS)) === 0) return out;
+  if ((f & (HAS_META | HAS_SPACE | HAS_PLUS)) === 0) {
+    if ((c0 === 47 || c0 === 98 || c0 === 115) && binaryPath(value)) out.push(F_BIN_PATH);
+    return out;
+  }
   if ((f & HAS_DASH) !== 0 && powershell(value)) out.push(F_POWERSHELL);
   if ((f & HAS_META) === 0 && !plainValueMayMatter(value, f)) return out;
   const scan = mayHoldHead(value, f) ? new Tokenizer(value).run() : NO_SCAN;
@@ -2058,6 +2268,7 @@ export function shellFindings(value: string): Finding[] {
   };
   if ((f & (HAS_SLASH | HAS_ANGLE)) !== 0 && mayReverse(value) && reverseShell(lower())) out.push(F_REVERSE);
   if ((f & HAS_BRACE) !== 0 && braceExpansion(value)) out.push(F_BRACE);
+  if ((f & HAS_DOLLAR) !== 0 && parameterExpansion(value)) out.push(F_EXPANSION);
   const parens = (f & HAS_PAREN) !== 0;
   if (parens && (f & HAS_PERCENT) !== 0 && windowsFor(lower())) out.push(F_WIN_FOR);
   if (parens && (f & HAS_BRACE) !== 0 && functionDefinition(value)) out.push(F_FUNCTION);
@@ -2071,6 +2282,65 @@ export function shellFindings(value: string): Finding[] {
   }
   return out;
 }
+
+/**
+ * An XML document arrives as one value; its attribute values and text nodes are values of their
+ * own (probe="~+"), judged one by one once their character references are decoded. Bounded: at
+ * most 64 pieces of at most 4 KB each.
+ */
+export function xmlPieces(doc: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < doc.length && out.length < 64; ) {
+    const c = doc.charCodeAt(i);
+    let from = -1;
+    let close = 0;
+    if (c === 61 && (doc.charCodeAt(i + 1) === 34 || doc.charCodeAt(i + 1) === 39)) {
+      from = i + 2;
+      close = doc.charCodeAt(i + 1);
+    } else if (c === 62) {
+      from = i + 1;
+      close = 60;
+    }
+    if (from === -1) {
+      i++;
+      continue;
+    }
+    let end = from;
+    while (end < doc.length && end - from < 4096 && doc.charCodeAt(end) !== close) end++;
+    if (end > from + 1 && doc.charCodeAt(from) !== 60) out.push(xmlDecode(doc.slice(from, end)));
+    i = Math.max(end, i + 1);
+  }
+  return out;
+}
+
+/** &#NN; &#xNN; and the five named references; anything else is left as written. */
+function xmlDecode(s: string): string {
+  if (s.indexOf('&') === -1) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const semi = c === 38 ? findWithin(s, 59, i + 1, 10) : -1;
+    if (semi === -1) {
+      out += s[i];
+      continue;
+    }
+    const ref = s.slice(i + 1, semi);
+    let ch: string | undefined;
+    if (ref.charCodeAt(0) === 35) {
+      const hex = (ref.charCodeAt(1) | 32) === 120;
+      const n = Number.parseInt(ref.slice(hex ? 2 : 1), hex ? 16 : 10);
+      if (Number.isFinite(n) && n > 0 && n < 0x110000) ch = String.fromCodePoint(n);
+    } else ch = XML_ENTITIES[ref];
+    if (ch === undefined) out += s[i];
+    else {
+      out += ch;
+      i = semi;
+    }
+  }
+  return out;
+}
+
+const XML_ENTITIES: Readonly<Record<string, string>> = { quot: '"', amp: '&', lt: '<', gt: '>', apos: "'" };
 
 /** Shell start-up files, credentials and configuration a file upload must not overwrite. */
 const CONFIG_FILES: ReadonlySet<string> = new Set(
@@ -2104,6 +2374,8 @@ export const shellDetector: Detector = {
   family: 'rce',
   detect(value: string, input: Input, out: Finding[]): void {
     for (const f of shellFindings(value)) out.push(f);
+    if (input.location === 'xml' && value.length <= 65536)
+      for (const piece of xmlPieces(value)) for (const f of shellFindings(piece)) out.push(f);
     const named =
       input.location === 'filename' || (input.location === 'header' && input.name.includes('file'));
     if (named && configUpload(value, input)) out.push(F_CONFIG_UPLOAD);

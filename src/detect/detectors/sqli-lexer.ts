@@ -382,6 +382,12 @@ export function tokenize(s: string, start = 0, max = 4096): Token[] {
       push(T.VARIABLE, j, s.slice(i, Math.min(j, i + 40)).toLowerCase());
       continue;
     }
+    // PostgreSQL's JSON key tests after a literal: '{"a":1}' ? 'a', ?| and ?& (elsewhere "?" is punctuation).
+    if (c === 63 && out.length > 0 && (out[out.length - 1] as Token).cls === T.STRING) {
+      const n = s.charCodeAt(i + 1);
+      push(T.COMPARE, i + (n === 124 || n === 38 ? 2 : 1), n === 124 ? '?|' : n === 38 ? '?&' : '?');
+      continue;
+    }
     // Operators and punctuation.
     const cls = operatorAt(s, i);
     if (cls === undefined) push(T.OTHER, i + 1, s[i] as string);

@@ -91,6 +91,18 @@ const CATALOG_WORDS = new Set([
   'dbms_xmlgen',
   'dbms_java',
   'sys_context',
+  'msdb',
+  'tempdb',
+  'msdasql',
+  'sp_password',
+  'sp_executesql',
+  'sp_oacreate',
+  'sp_makewebtask',
+  'xp_regread',
+  'xp_fileexist',
+  'xp_servicecontrol',
+  'openrowset',
+  'opendatasource',
 ]);
 
 /** System variables (@@version) worth a finding of their own. */
@@ -297,6 +309,8 @@ interface Ctx {
   readonly breakout: boolean;
   /** The value, to look at comment bodies. */
   readonly value: string;
+  /** The value is a parameter name (a form field or cookie name), where operators never belong. */
+  readonly name?: boolean;
 }
 
 type Emit = (rule: string, pl: Paranoia, score: number) => void;
@@ -365,6 +379,8 @@ function operand(c: Ctx, i: number): number {
     return -1;
   }
   k++;
+  // PostgreSQL array constructor: array['a','b'] (the lexer reads "[…]" as a bracketed name).
+  if (t.text === 'array' && t.cls === T.WORD && tok(c, k)?.text === '[') k++;
   // Dotted names and casts: a.b, t.col, x::int.
   while (cls(c, k) === T.DOT && OPERANDS.has(cls(c, k + 1))) k += 2;
   while (tok(c, k)?.text === '::' && k + 1 < c.tokens.length) k += 2;
@@ -509,6 +525,18 @@ function delay(c: Ctx, emit: Emit): void {
           emit('sqli-delay', 1, 5);
           return;
         }
+        // "x' sleep(10.to_i) '": right after a quote and a blank, a glued call on a number that closes.
+        if (
+          i === 0 &&
+          c.breakout &&
+          a === T.NUMBER &&
+          t.end === (tok(c, 1) as Token).start &&
+          isGap(c.value.charCodeAt(t.start - 1)) &&
+          cls(c, skipGroup(c, 1) - 1) === T.CLOSE
+        ) {
+          emit('sqli-delay', 2, 5);
+          return;
+        }
       }
     }
     if (t.cls === T.STATEMENT && t.text === 'waitfor') {
@@ -530,7 +558,7 @@ function probes(c: Ctx, emit: Emit): void {
     const t = c.tokens[i] as Token;
     if (t.cls === T.CALL && DANGER_FUNCTIONS.has(t.text)) emit('sqli-function', 1, 5);
     else if ((t.cls === T.WORD || t.cls === T.CALL) && CATALOG_WORDS.has(t.text)) emit('sqli-catalog', 1, 5);
-    else if (t.cls === T.WORD && t.text === '`' && catalogQuoted(c.value, t)) emit('sqli-catalog', 1, 5);
+    else if ((t.text === '`' || t.cls === T.STRING) && catalogQuoted(c.value, t)) emit('sqli-catalog', 1, 5);
     else if (t.cls === T.VARIABLE && SYSTEM_VARIABLES.has(t.text)) emit('sqli-variable', 1, 5);
     else if (t.cls === T.VARIABLE && t.text.startsWith('@@') && t.text.length > 3)
       emit('sqli-variable', 2, 3);
@@ -544,9 +572,13 @@ function probes(c: Ctx, emit: Emit): void {
   }
 }
 
+/** Is the quoted token a catalog name ('msdasql', `information_schema`)? Hashed first: no copy unless it may be one. */
 function catalogQuoted(value: string, t: Token): boolean {
-  const inner = value.slice(t.start + 1, Math.min(t.end - 1, t.start + 30)).toLowerCase();
-  return CATALOG_WORDS.has(inner);
+  if (t.end - t.start < 6 || t.end - t.start > 26) return false;
+  let h = 0;
+  for (let k = t.start + 1; k < t.end - 1; k++) h = (Math.imul(h, 31) + (value.charCodeAt(k) | 32)) | 0;
+  if (!CATALOG_HASHES.has(h)) return false;
+  return CATALOG_WORDS.has(value.slice(t.start + 1, t.end - 1).toLowerCase());
 }
 
 const DDL_OBJECTS = new Set([
@@ -611,7 +643,8 @@ function statementAt(c: Ctx, i: number): boolean {
     case 'merge':
       return n1?.text === 'into';
     case 'call':
-      return n1?.cls === T.CALL;
+      // CALL proc(…): the name glued to its parenthesis ("call me (maybe)" is prose).
+      return n1?.cls === T.CALL && n2 !== undefined && !n2.spaced;
     case 'grant':
     case 'revoke':
       for (let k = i + 1; k < i + 8 && k < c.tokens.length; k++) if (c.tokens[k]?.text === 'on') return true;
@@ -619,6 +652,18 @@ function statementAt(c: Ctx, i: number): boolean {
     default:
       return false;
   }
+}
+
+/** MySQL's REPLACE [INTO] t (cols) VALUES (…) after ";" (REPLACE is also a string function, so it is not a keyword). */
+function replaceAt(c: Ctx, i: number): boolean {
+  let k = i + 1;
+  if (tok(c, k)?.text === 'into') k++;
+  const table = tok(c, k);
+  if (table === undefined || (table.cls !== T.WORD && table.cls !== T.CALL)) return false;
+  k++;
+  if (cls(c, k) === T.OPEN) k = skipGroup(c, k);
+  const v = tok(c, k);
+  return v !== undefined && (v.text === 'values' || isSelectLike(v));
 }
 
 /** SELECT <list> followed by FROM, the end, or a clause: the list is *, literals, names, calls. */
@@ -741,10 +786,23 @@ function statements(c: Ctx, emit: Emit): void {
     const t = c.tokens[i] as Token;
     const isStmt = t.cls === T.STATEMENT || (t.cls === T.CALL && keywordClass(t.text) === T.STATEMENT);
     const isSet = t.text === 'set' && t.cls === T.KEYWORD;
-    if (!isStmt && !isSet) continue;
     const prev = i === 0 ? '' : cls(c, i - 1);
+    if (!isStmt && !isSet) {
+      if (t.text === 'replace' && prev === T.SEMI && replaceAt(c, i)) emit('sqli-stacked', 1, 5);
+      continue;
+    }
     if (!statementAt(c, i)) {
       if (isStmt && (prev === T.SEMI || i === 0)) looseStatement(c, i, prev === T.SEMI, emit);
+      // "id=(select", "x in (SELECT": a subquery opened as the value's last word.
+      else if (t.text === 'select' && prev === T.OPEN && i === c.tokens.length - 1 && i >= 2) {
+        const op = tok(c, i - 2) as Token;
+        if (op.cls === T.COMPARE || op.text === '=') emit('sqli-subquery', 2, 5);
+      }
+      continue;
+    }
+    // "x= SET @sql_notes": a variable assignment that ends the value.
+    if (isSet && prev === T.COMPARE && i + 2 === c.tokens.length) {
+      emit('sqli-statement', 2, 5);
       continue;
     }
     if (prev === T.SEMI) emit('sqli-stacked', 1, 5);
@@ -793,6 +851,24 @@ function conditions(c: Ctx, emit: Emit): void {
     // "' or 1--", "' or true;", "1 or 1#": a lone constant closed by a comment or ";" (not the end alone).
     const lone = tok(c, k);
     const closer = cls(c, end);
+    // "the 'or' operator", "the word 'and'": the logic word is itself quoted; prose (or nothing) follows
+    // in the open string. An injected constant is a word or number ("x' or 'y").
+    if (
+      lone?.cls === T.OPEN_STRING &&
+      (lone.end - lone.start === 1 || hasBlank(c.value, lone.start + 1, lone.end))
+    )
+      continue;
+    // "9999 or true": a number, then a lone truth constant that ends the value.
+    if (
+      !c.breakout &&
+      prev === T.NUMBER &&
+      lone?.cls === T.LITERAL &&
+      e.operands === 1 &&
+      end >= c.tokens.length
+    ) {
+      emit('sqli-condition', 2, 5);
+      return;
+    }
     if (
       lone !== undefined &&
       (lone.cls === T.NUMBER ||
@@ -810,6 +886,11 @@ function conditions(c: Ctx, emit: Emit): void {
       return;
     }
   }
+}
+
+function hasBlank(v: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (isGap(v.charCodeAt(k))) return true;
+  return false;
 }
 
 /** After a breakout: the string is closed and the rest of the query commented out ("admin'--", "x')#"). */
@@ -1033,20 +1114,36 @@ function breakoutOperator(c: Ctx, emit: Emit): void {
 
 /** ") AS name FROM", "` AS `alias` FROM", "1 AS \"x\" FROM": the tail of a select list, SQL-only syntax. */
 function aliasFrom(c: Ctx, emit: Emit): void {
-  for (let i = 1; i + 2 < c.tokens.length; i++) {
+  for (let i = c.breakout ? 0 : 1; i + 1 < c.tokens.length; i++) {
     const t = c.tokens[i] as Token;
     if (t.text !== 'as' || t.cls !== T.KEYWORD) continue;
-    const before = c.tokens[i - 1] as Token;
+    // After a breakout the quote closed what came before ("` AS `alias` FROM").
+    const before = i === 0 ? undefined : (c.tokens[i - 1] as Token);
     const sqlish =
+      before === undefined ||
       before.cls === T.CLOSE ||
       before.cls === T.NUMBER ||
       (before.cls === T.WORD && before.text === '`') ||
       before.cls === T.STRING;
     if (!sqlish) continue;
     const alias = c.tokens[i + 1] as Token;
+    if (alias.cls === T.OPEN_STRING) {
+      // '6 AS" FROM': the alias quote opens and FROM follows at once.
+      if (startsWithWord(c.value, alias.start + 1, 'from')) emit('sqli-statement', 2, 5);
+      continue;
+    }
     if (alias.cls !== T.WORD && alias.cls !== T.STRING && alias.cls !== T.KEYWORD) continue;
     if (c.tokens[i + 2]?.text === 'from') emit('sqli-statement', 2, 5);
   }
+}
+
+/** Does v hold the lower-case word w at `from` (after blanks), followed by a non-word character or the end? */
+function startsWithWord(v: string, from: number, w: string): boolean {
+  let k = from;
+  while (k < v.length && isGap(v.charCodeAt(k))) k++;
+  for (let j = 0; j < w.length; j++) if ((v.charCodeAt(k + j) | 32) !== w.charCodeAt(j)) return false;
+  const after = v.charCodeAt(k + w.length);
+  return Number.isNaN(after) || !isGateWordPart(after);
 }
 
 /** A value that starts with a FROM clause: "FROM users WHERE id=1", "from `db`.`t` limit", "FROM t GROUP BY x". */
@@ -1152,7 +1249,7 @@ function leadingQuote(c: Ctx): number {
   let q = first.start - 1;
   while (q >= 0 && isGap(c.value.charCodeAt(q))) q--;
   const ch = c.value.charCodeAt(q);
-  if (q < 0 || (ch !== 39 && ch !== 34)) return -1;
+  if (q < 0 || (ch !== 39 && ch !== 34 && ch !== 96)) return -1;
   for (let k = 0; k < q; k++) if (isGap(c.value.charCodeAt(k))) return -1;
   return q;
 }
@@ -1167,8 +1264,14 @@ const LOGIC_WORDS = new Set(['or', 'xor', 'and', '||', '&&']);
 function breakoutLogic(c: Ctx, emit: Emit): void {
   const first = c.tokens[0];
   if (first === undefined || first.cls !== T.LOGIC || !LOGIC_WORDS.has(first.text)) return;
-  if (leadingQuote(c) === -1) return;
+  const q = leadingQuote(c);
+  if (q === -1) return;
   const n = c.tokens.length;
+  // "'and", "\\'or": the value is a quote and a dangling logic word, nothing else.
+  if (n === 1 && (q === 0 || (q === 1 && c.value.charCodeAt(0) === 92))) {
+    emit('sqli-breakout', 2, 5);
+    return;
+  }
   if (n < 2 || n > 12) return;
   let operands = 0;
   for (let k = 1; k < n; k++) {
@@ -1219,6 +1322,18 @@ const RARE_STATEMENTS = new Set([
 function breakoutStatement(c: Ctx, emit: Emit): void {
   const first = c.tokens[0];
   const next = c.tokens[1];
+  // "\` REGEXP ", "' like ": a value that opens with a quote and a pattern operator left without its right side.
+  if (
+    first !== undefined &&
+    next === undefined &&
+    first.cls === T.COMPARE &&
+    PATTERN_OPERATORS.has(first.text) &&
+    leadingQuote(c) === 0 &&
+    first.start > 1
+  ) {
+    emit('sqli-breakout', 2, 5);
+    return;
+  }
   if (first === undefined || next === undefined) return;
   if (first.cls !== T.UNION && first.cls !== T.STATEMENT) return;
   const q = leadingQuote(c);
@@ -1246,7 +1361,217 @@ function numericOperatorCall(c: Ctx, emit: Emit): void {
   if (numbers === 2) emit('sqli-call', 2, 5);
 }
 
+/** Operator symbols no other everyday notation writes alone: MySQL's null-safe equality, C-style logic. */
+const SQL_ONLY_SYMBOLS = new Set(['<=>', '&&', '||']);
+/** Operator words only SQL has. */
+const SQL_ONLY_OPERATORS = new Set(['xor', 'rlike']);
+/** Operator words that are SQL's but also names elsewhere (Elasticsearch's "regexp" query, JS's RegExp). */
+const OPERATOR_WORDS = new Set([
+  'regexp',
+  'like',
+  'glob',
+  'notnull',
+  'isnull',
+  'div',
+  'mod',
+  'sounds',
+  'ilike',
+]);
+const PATTERN_OPERATORS = new Set(['like', 'rlike', 'regexp', 'glob', 'ilike']);
+
+/** "ORder", "ordeR", "SeLeCt": letter case mixed inside a word, the mark of a filter-evasion attempt. */
+function irregularCase(v: string, start: number, end: number): boolean {
+  let uppers = 0;
+  let lowerSeen = false;
+  for (let k = start; k < end; k++) {
+    const ch = v.charCodeAt(k);
+    if (ch >= 65 && ch <= 90) {
+      if (lowerSeen) return true;
+      uppers++;
+    } else if (ch >= 97 && ch <= 122) {
+      if (uppers >= 2) return true;
+      lowerSeen = true;
+    }
+  }
+  return false;
+}
+
+function titleCase(v: string, t: Token): boolean {
+  const ch = v.charCodeAt(t.start);
+  return ch >= 65 && ch <= 90 && !irregularCase(v, t.start, t.end);
+}
+
+/**
+ * A value that is nothing but a piece of an SQL condition, to be pasted into one: a lone operator
+ * ("<=>", "XOR"), a postfix test ("IS NULL"), a pattern test with no left side ("LIKE NULL"), an IN list
+ * ("in (0,1)"), a logic word and a number ("or 88"), ") like (", "EXEC name", "ORder by". Operator
+ * symbols that filter languages also use (">=", "==") only count as parameter names.
+ */
+function fragment(c: Ctx, emit: Emit): void {
+  if (c.breakout) return;
+  const n = c.tokens.length;
+  const t0 = c.tokens[0];
+  if (t0 === undefined || n > 64) return;
+  const x0 = t0.cls;
+  const isOp = x0 === T.COMPARE || x0 === T.ARITH || x0 === T.LOGIC;
+  if (n === 1) {
+    if (!isOp) return;
+    const text = t0.text;
+    const letter = isWordLetter(text.charCodeAt(0));
+    if (letter) {
+      if (SQL_ONLY_OPERATORS.has(text)) emit('sqli-fragment', 2, 5);
+      else if (OPERATOR_WORDS.has(text)) emit('sqli-fragment', 3, 3);
+    } else if (text.length >= 2 && text !== '::') {
+      if (c.name || SQL_ONLY_SYMBOLS.has(text)) emit('sqli-fragment', 2, 5);
+      else emit('sqli-fragment', 3, 3);
+    }
+    return;
+  }
+  const t1 = c.tokens[1] as Token;
+  let k = 0;
+  if (t0.text === 'not' && x0 === T.LOGIC) k = 1;
+  const op = c.tokens[k] as Token;
+  const opText = op.cls === T.COMPARE || op.cls === T.CALL ? op.text : '';
+  // IS [NOT] NULL / TRUE / FALSE.
+  if (opText === 'is') {
+    let j = k + 1;
+    if (tok(c, j)?.text === 'not') j++;
+    if (cls(c, j) === T.LITERAL && j === n - 1) emit('sqli-fragment', 2, 5);
+    return;
+  }
+  // LIKE NULL, RLIKE 'x%', NOT REGEXP '^a'.
+  if (PATTERN_OPERATORS.has(opText) && k + 2 === n) {
+    const v = c.tokens[k + 1] as Token;
+    if (v.cls === T.STRING || (v.cls === T.LITERAL && v.text === 'null')) emit('sqli-fragment', 2, 5);
+    return;
+  }
+  // IN (1,2), IN ( — the list runs to the end of the value.
+  if (opText === 'in' && cls(c, k + 1) === T.OPEN && skipGroup(c, k + 1) >= n) {
+    // A list of literals or expressions, not of words ("in (Paris, France)" is prose).
+    let commas = 0;
+    let sqlish = false;
+    for (let j = k + 2; j < n; j++) {
+      const x = cls(c, j);
+      if (x === T.COMMA) commas++;
+      else if (x === T.NUMBER || x === T.STRING || x === T.ARITH) sqlish = true;
+    }
+    if ((commas > 0 && sqlish) || k + 2 === n) emit('sqli-fragment', 2, 5);
+    return;
+  }
+  if (n === 2) {
+    // "or 88": a logic word and a number, the right side of a condition.
+    if (x0 === T.LOGIC && t0.text !== 'not' && t1.cls === T.NUMBER) emit('sqli-fragment', 2, 5);
+    // "EXECUTE name": run a stored procedure or prepared statement ("exec summary" is an abbreviation).
+    else if (t0.text === 'execute' && x0 === T.STATEMENT && t1.cls === T.WORD)
+      emit('sqli-fragment', titleCase(c.value, t1) ? 3 : 2, 5);
+    else if ((t0.text === 'order' || t0.text === 'group') && t1.text === 'by')
+      emit('sqli-fragment', irregularCase(c.value, t0.start, t0.end) ? 2 : 3, 5);
+    return;
+  }
+  if (n === 3) {
+    // ") like (", ") or (": the joint of two parenthesized conditions.
+    if (x0 === T.CLOSE && (t1.cls === T.COMPARE || t1.cls === T.LOGIC) && cls(c, 2) === T.OPEN)
+      emit('sqli-fragment', 2, 5);
+    // "xor 5-": the condition's right side cut off by an operator.
+    else if (x0 === T.LOGIC && t0.text !== 'not' && t1.cls === T.NUMBER && cls(c, 2) === T.ARITH)
+      emit('sqli-fragment', 2, 5);
+    // "name LIKE '": a pattern test whose string the application closes.
+    else if (
+      t0.cls === T.WORD &&
+      PATTERN_OPERATORS.has(t1.text) &&
+      cls(c, 2) === T.OPEN_STRING &&
+      (c.tokens[2] as Token).end - (c.tokens[2] as Token).start === 1
+    )
+      emit('sqli-fragment', 2, 5);
+  }
+}
+
+/** "1.e(ascii)", "1.e.tables": MySQL reads "1.e" as a number glued to what follows, a parser-evasion trick. */
+function numberGlue(c: Ctx, emit: Emit): void {
+  for (let i = 0; i + 2 < c.tokens.length; i++) {
+    const t = c.tokens[i] as Token;
+    if (t.cls !== T.NUMBER || t.text.charCodeAt(t.text.length - 1) !== 46) continue;
+    const e = c.tokens[i + 1] as Token;
+    if (e.text !== 'e' || e.start !== t.end) continue;
+    const after = cls(c, i + 2);
+    // "1.e.tables", not an outline number ("1.e.", "2.e.iii").
+    const name = tok(c, i + 3);
+    const dotted = after === T.DOT && name !== undefined && name.cls === T.WORD && !romanNumeral(name.text);
+    if (after === T.OPEN || dotted) {
+      emit('sqli-obfuscation', 2, 5);
+      return;
+    }
+  }
+}
+
+function romanNumeral(w: string): boolean {
+  for (let k = 0; k < w.length; k++) {
+    const ch = w.charCodeAt(k);
+    if (ch !== 105 && ch !== 118 && ch !== 120) return false; // i v x
+  }
+  return true;
+}
+
+/** MySQL executable comments with a version or a statement word: "/*!50000union", "/*!select". */
+function executableComment(c: Ctx, emit: Emit): void {
+  if (c.breakout) return;
+  const v = c.value;
+  let p = v.indexOf('/*!');
+  for (let guard = 0; p !== -1 && guard < 8; guard++) {
+    let k = p + 3;
+    while (k < v.length && k < p + 12 && isNumberPart(v.charCodeAt(k))) k++;
+    const digits = k - p - 3;
+    let w = k;
+    while (w < v.length && w < k + 10 && isNameChar(v.charCodeAt(w))) w++;
+    const kw = keywordClass(v.slice(k, w).toLowerCase());
+    if (digits >= 4 || kw === T.STATEMENT || kw === T.UNION) {
+      emit('sqli-comment', 2, 5);
+      return;
+    }
+    p = v.indexOf('/*!', p + 3);
+  }
+  // "DR/**/OP", "UN/*x*/ION": a comment splitting a statement word in two.
+  p = v.indexOf('/*');
+  for (let guard = 0; p > 0 && guard < 8; guard++) {
+    const close = v.indexOf('*/', p + 2);
+    if (close === -1 || close - p > 64) break;
+    let a = p;
+    while (a > 0 && p - a < 8 && isWordLetter(v.charCodeAt(a - 1))) a--;
+    let b = close + 2;
+    while (b < v.length && b - close - 2 < 8 && isWordLetter(v.charCodeAt(b))) b++;
+    if (a < p && b > close + 2) {
+      const kw = keywordClass((v.slice(a, p) + v.slice(close + 2, b)).toLowerCase());
+      if (kw === T.STATEMENT || kw === T.UNION) {
+        emit('sqli-comment', 2, 5);
+        return;
+      }
+    }
+    p = v.indexOf('/*', close + 2);
+  }
+}
+
+const JSON_OPERATORS = new Set(['?', '?|', '?&', '->', '->>', '@>', '<@']);
+
+/** A whole value that compares constants only: "'{\"a\":2}' < '$.c' = 7", "'{…}' ? 'a'". */
+function constantComparison(c: Ctx, emit: Emit): void {
+  if (c.breakout || cls(c, 0) !== T.STRING) return;
+  const e = expression(c, 0);
+  if (e.end !== c.tokens.length || !e.compares) return;
+  let json = false;
+  for (const t of c.tokens) {
+    const x = t.cls;
+    if (x === T.COMPARE || x === T.ARITH) {
+      if (JSON_OPERATORS.has(t.text)) json = true;
+    } else if (x !== T.STRING && x !== T.NUMBER && x !== T.OPEN_STRING && x !== T.LITERAL) return;
+  }
+  if (e.operands >= 3 || (json && e.operands === 2)) emit('sqli-comparison', 2, 5);
+}
+
 const SHAPES: readonly ((c: Ctx, emit: Emit) => void)[] = [
+  fragment,
+  numberGlue,
+  executableComment,
+  constantComparison,
   unionSelect,
   delay,
   probes,
@@ -1354,6 +1679,9 @@ function initials(words: readonly string[]): number {
 const TRIGGER_INITIALS = initials(TRIGGER_WORDS);
 const NUMERIC_INITIALS = initials(NUMERIC_WORDS);
 
+/** Catalog names without "_" or a sys/ms prefix, which the gate looks up whole. */
+const CATALOG_PLAIN: readonly string[] = ['tempdb', 'openrowset', 'opendatasource'];
+
 const GATE_NONE = 0;
 const GATE_CATALOG = 1;
 const GATE_FULL = 2;
@@ -1425,7 +1753,14 @@ export function gate(v: string): number {
       const first = v.charCodeAt(wordStart) | 32;
       if (len >= 4) {
         const second = v.charCodeAt(wordStart + 1) | 32;
-        if ((first === 115 && second === 121) || (first === 109 && second === 115)) catalog = true; // sys… ms…
+        if ((first === 115 && second === 121) || (first === 109 && second === 115))
+          catalog = true; // sys… ms…
+        // tempdb, openrowset, opendatasource.
+        else if (
+          (first === 116 && len === 6 && wordIn(CATALOG_PLAIN, v, wordStart, len)) ||
+          (first === 111 && len >= 10 && wordIn(CATALOG_PLAIN, v, wordStart, len))
+        )
+          catalog = true;
         if (
           len <= 8 &&
           (TRIGGER_INITIALS & (1 << (first - 97))) !== 0 &&
@@ -1444,7 +1779,12 @@ export function gate(v: string): number {
       continue;
     }
     if (k === G_DIGIT) digits = true;
-    else if (k === G_SPECIAL) return GATE_FULL;
+    else if (c === 46 && digits && (v.charCodeAt(i + 1) | 32) === 101) {
+      // "1.e(" / "1.e.": a number glued to a name (numberGlue).
+      const after = v.charCodeAt(i + 2);
+      const before = v.charCodeAt(i - 1);
+      if ((after === 40 || after === 46) && before >= 48 && before <= 57) return GATE_FULL;
+    } else if (k === G_SPECIAL) return GATE_FULL;
     else if (k === G_OPEN) {
       depth++;
       soft = true;
@@ -1605,9 +1945,9 @@ function catalogWords(value: string, out: Finding[]): void {
 }
 
 /** Readings of one value: as is, and after its first single and first double quote when that quote breaks out. */
-export function readings(value: string): Ctx[] {
+export function readings(value: string, name = false): Ctx[] {
   const asIs = tokenize(value);
-  const out: Ctx[] = [{ tokens: asIs, breakout: false, value }];
+  const out: Ctx[] = [{ tokens: asIs, breakout: false, value, name }];
   // A value that closes parentheses first ("1) or (1=1", ") union select") breaks out of them.
   let k = 0;
   if (asIs[0] !== undefined && asIs[0].cls !== T.CLOSE && asIs[1]?.cls === T.CLOSE) k = 1;
@@ -1615,9 +1955,18 @@ export function readings(value: string): Ctx[] {
     while (asIs[k]?.cls === T.CLOSE) k++;
     if (k < asIs.length) out.push({ tokens: asIs.slice(k), breakout: true, value });
   }
-  for (const q of ["'", '"']) {
-    const p = value.indexOf(q);
+  for (const q of QUOTES) {
+    let p = value.indexOf(q);
     if (p === -1) continue;
+    // "'''or 1": in a run of three (five…) quotes the doubled ones are escaped; the last one closes.
+    let run = 1;
+    while (run < 8 && value[p + run] === q) run++;
+    // "foo\\''or'": the backslash escapes the first quote of the run (MySQL), the next one closes.
+    if (run >= 2 && p > 0 && value.charCodeAt(p - 1) === 92) {
+      p++;
+      run--;
+    }
+    if (run >= 3 && run % 2 === 1) p += run - 1;
     // A letter or digit right after the quote ("O'Brien", "it's", "5'11") keeps it inside prose.
     const after = value.charCodeAt(p + 1);
     if ((after >= 97 && after <= 122) || (after >= 65 && after <= 90) || (after >= 48 && after <= 57)) {
@@ -1637,9 +1986,105 @@ export function readings(value: string): Ctx[] {
   return out;
 }
 
-function inspectValue(value: string, emit: Emit): void {
-  for (const c of readings(value)) for (const shape of SHAPES) shape(c, emit);
+/** Quotes a value may break out of: string literals, and MySQL's backticked identifiers ("` AS `x` FROM", "a@b`;"). */
+const QUOTES = ["'", '"', '`'];
+
+function inspectValue(value: string, emit: Emit, name = false): void {
+  for (const c of readings(value, name)) for (const shape of SHAPES) shape(c, emit);
 }
+
+/** Names of functions and keywords a probe opens with a bare "(": SQL_FUNCTIONS, MORE_FUNCTIONS and these. */
+const OPENING_WORDS = new Set(['in', 'password', 'if', 'user', 'version', 'exists', 'values', 'select']);
+
+/**
+ * "IN (", "version=(", "length||(", "day. (", "Password>$(": a value that is an SQL function or keyword
+ * name, then only punctuation, then an opening parenthesis that ends it. A probe for which name the
+ * filter lets through. Raw scan: the first word, a short run of non-alphanumerics, "(" last.
+ */
+function openingCall(v: string): boolean {
+  let end = v.length;
+  while (end > 0 && isGap(v.charCodeAt(end - 1))) end--;
+  if (end < 3 || v.charCodeAt(end - 1) !== 40) return false;
+  let i = 0;
+  while (i < end && isGap(v.charCodeAt(i))) i++;
+  const start = i;
+  while (i < end && i - start <= 20 && isWordLetter(v.charCodeAt(i))) i++;
+  if (i === start || i - start > 20) return false;
+  // The run between the name and "(": punctuation only ("$" of "$(" included), at most 8 characters.
+  if (end - 1 - i > 8) return false;
+  // "time :(" is a frown, not a call.
+  const before = v.charCodeAt(end - 2);
+  if ((before === 58 || before === 59) && isGap(v.charCodeAt(end - 3))) return false;
+  for (let k = i; k < end - 1; k++) {
+    const ch = v.charCodeAt(k);
+    if (isWordLetter(ch) || (ch >= 48 && ch <= 57) || ch === 40) return false;
+  }
+  const word = v.slice(start, i).toLowerCase();
+  return SQL_FUNCTIONS.has(word) || MORE_FUNCTIONS.has(word) || OPENING_WORDS.has(word);
+}
+
+/**
+ * A value the gate lets out: the catalog scan, a bare opening call ("day. ("). Returns true when it is
+ * a short operator fragment without punctuation ("XOR", "IS NULL") to read in full after all.
+ */
+function plainValue(value: string, g: number, out: Finding[]): boolean {
+  if (g === GATE_CATALOG) catalogWords(value, out);
+  if (value.length <= 24 && startsWithOperator(value)) return true;
+  if (value.charCodeAt(value.length - 1) === 40 || value.charCodeAt(value.length - 1) === 32)
+    if (endsWithOpen(value) && openingCall(value))
+      out.push({ rule: 'sqli-call', family: FAMILY, pl: 2, score: 5 });
+  return false;
+}
+
+/** Is the last non-blank character "("? (Cheap test before openingCall.) */
+function endsWithOpen(v: string): boolean {
+  let end = v.length - 1;
+  while (end > 0 && isGap(v.charCodeAt(end))) end--;
+  return v.charCodeAt(end) === 40;
+}
+
+function isWordLetter(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
+}
+
+/** First words of the operator fragments that hold no punctuation ("XOR", "IS NULL", "LIKE NULL", "RLIKE"). */
+const FRAGMENT_STARTS: readonly string[] = [
+  'xor',
+  'rlike',
+  'regexp',
+  'like',
+  'is',
+  'not',
+  'glob',
+  'notnull',
+  'isnull',
+];
+const FRAGMENT_INITIALS = initials(FRAGMENT_STARTS);
+
+/** Does a short value without SQL punctuation start with an operator word (see fragment)? No allocation. */
+function startsWithOperator(v: string): boolean {
+  let i = 0;
+  while (i < v.length && isGap(v.charCodeAt(i))) i++;
+  const first = v.charCodeAt(i) | 32;
+  if (first === 61) return v === '==' || v === '==='; // "==" is all padding to the gate
+  if (first < 97 || first > 122 || (FRAGMENT_INITIALS & (1 << (first - 97))) === 0) return false;
+  const start = i;
+  while (i < v.length && isWordLetter(v.charCodeAt(i))) i++;
+  const len = i - start;
+  return len >= 2 && len <= 7 && wordIn(FRAGMENT_STARTS, v, start, len);
+}
+
+/** Typographic quotes some database connectors fold to "'" ("1’ OR ’1’=’1"). */
+function hasCurlyQuote(v: string): boolean {
+  return (
+    v.indexOf('\u2019') !== -1 ||
+    v.indexOf('\u2018') !== -1 ||
+    v.indexOf('\u00b4') !== -1 ||
+    v.indexOf('\u02bc') !== -1
+  );
+}
+
+const NAME_LOCATIONS = new Set(['query-name', 'body-name', 'cookie-name', 'multipart-name']);
 
 /** Attribute values and text nodes of an XML document (bounded: at most 256 parts). */
 export function xmlParts(xml: string): string[] {
@@ -1675,8 +2120,10 @@ export function xmlParts(xml: string): string[] {
  * "24+union+all+select" in a raw path is not read as words (CRS counts it benign too).
  */
 function plusAsSpace(value: string, input: Input): string | undefined {
-  if (input.location !== 'path' || value.indexOf('+') === -1 || value.indexOf(' ') !== -1) return undefined;
-  if (value.indexOf("'") === -1 && value.indexOf('"') === -1) return undefined;
+  if (value.indexOf('+') === -1 || value.indexOf(' ') !== -1) return undefined;
+  // Elsewhere a "+" left after form decoding was sent encoded: a double-encoded query ("FROM+%60t%60+WHERE").
+  if (input.location === 'header' || input.location === 'cookie') return undefined;
+  if (value.indexOf("'") === -1 && value.indexOf('"') === -1 && value.indexOf('`') === -1) return undefined;
   return value.replaceAll('+', ' ');
 }
 
@@ -1685,11 +2132,7 @@ export const sqliDetector: Detector = {
   detect(value: string, input: Input, out: Finding[]): void {
     if (value.length < 2) return;
     const g = gate(value);
-    if (g === GATE_NONE) return;
-    if (g === GATE_CATALOG) {
-      catalogWords(value, out);
-      return;
-    }
+    if (g !== GATE_FULL && !plainValue(value, g, out)) return;
     // Each rule is reported once per level: look back over this call's own findings (few) instead of a Set.
     const first = out.length;
     const emit: Emit = (rule, pl, score) => {
@@ -1703,13 +2146,22 @@ export const sqliDetector: Detector = {
       // An XML document arrives whole: its attribute values and texts are the values to read.
       for (const raw of xmlParts(value)) {
         const part = htmlDecode(raw);
-        if (gate(part) !== GATE_NONE) inspectValue(part, emit);
+        if (gate(part) !== GATE_NONE || (part.length <= 24 && startsWithOperator(part)))
+          inspectValue(part, emit);
+        if (openingCall(part)) emit('sqli-call', 2, 5);
       }
       return;
     }
-    inspectValue(value, emit);
+    const name = NAME_LOCATIONS.has(input.location);
+    inspectValue(value, emit, name);
+    if (endsWithOpen(value) && openingCall(value)) emit('sqli-call', 2, 5);
     const spaced = plusAsSpace(value, input);
     if (spaced !== undefined && gate(spaced) === GATE_FULL) inspectValue(spaced, emit);
+    // Short values only: the folded payloads are short, long prose is full of typographic quotes.
+    if (value.length <= 256 && hasCurlyQuote(value)) {
+      const folded = value.replace(/[\u2018\u2019\u00b4\u02bc]/g, "'");
+      if (gate(folded) === GATE_FULL) inspectValue(folded, emit, name);
+    }
   },
 };
 

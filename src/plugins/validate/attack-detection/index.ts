@@ -3,7 +3,7 @@ import { hasRequestBody, readBody } from '../../../core/body.js';
 import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
-import { type Exclusion, inspect } from '../../../detect/engine.js';
+import { CleanMemo, type Exclusion, inspect } from '../../../detect/engine.js';
 import { DEFAULT_SKIP_HEADERS, extractInputs, type InputOptions, requestOf } from '../../../detect/inputs.js';
 import type { Location, Paranoia } from '../../../detect/types.js';
 
@@ -81,6 +81,12 @@ export const attackDetectionSchema = Type.Object(
         'Values inspected per request at most; a request with more is refused (400 BAD_REQUEST) in enforce mode.',
       default: 1024,
     }),
+    cleanCache: Type.Integer({
+      minimum: 0,
+      description:
+        'Values found clean that are remembered so a repeat is not inspected again (JSON keys, header and cookie values, enums, path segments repeat in most traffic): up to twice this many distinct values of at most 256 characters, per gateway process. Only values no rule matched at any paranoia level are kept, so a hit never changes a verdict. 0 turns it off.',
+      default: 16384,
+    }),
     maxValueBytes: Type.Integer({
       minimum: 64,
       description: 'Characters of one value inspected; the rest of a longer value is not.',
@@ -111,6 +117,7 @@ export default definePlugin({
       paranoia: config.paranoia as Paranoia,
       threshold: config.threshold,
       exclusions: config.exclusions as readonly Exclusion[],
+      memo: config.cleanCache > 0 ? new CleanMemo(config.cleanCache) : undefined,
     };
     const inspectBody = config.inspectBody;
     return {
