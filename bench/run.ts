@@ -47,6 +47,12 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  *                        for leaks, stripped, validated (monitor) and masked (ratio printed)
  *   portcullis-detect    portcullis-post + the attack-detection stage at its defaults (paranoia 2):
  *                        every value of the order inspected (issue 7: ≥ 0.9 × portcullis-post)
+ *   portcullis-ratelimit portcullis-post + the rate-limit stage, memory backend, keyed by client
+ *                        address (every request charges the same counter: one hot key, the worst
+ *                        case for contention), a GCRA limit far above the load so nothing is refused
+ *   portcullis-ratelimit-redis  the same on the Redis backend (REDIS_URL, else 127.0.0.1:6379; a
+ *                        key prefix of its own, removed after the run; skipped with a reason when
+ *                        Redis does not answer) (issue 8: ≥ 0.8 × portcullis-ratelimit)
  *
  * The authenticated and POST targets run on configs the bench writes into a temp dir: the quick
  * start's listeners, upstreams and global plugins, and one route. The authenticated ones drop
@@ -119,6 +125,8 @@ type TargetKey =
   | 'portcullis-contract'
   | 'portcullis-contract-full'
   | 'portcullis-detect'
+  | 'portcullis-ratelimit'
+  | 'portcullis-ratelimit-redis'
   | 'portcullis-tls'
   | 'nginx-tls';
 
@@ -250,6 +258,13 @@ const GOALS: readonly Goal[] = [
     denominator: 'portcullis-post',
     target: 0.9,
   },
+  {
+    // Issue 8: counters shared through Redis cost at most 20 % against the node's own counters.
+    name: 'POST with Redis rate limiter / memory rate limiter',
+    numerator: 'portcullis-ratelimit-redis',
+    denominator: 'portcullis-ratelimit',
+    target: 0.8,
+  },
 ];
 
 /** The goals whose numerator is the denominator's chain plus stages: their CPU µs/req difference is printed. */
@@ -263,6 +278,16 @@ const ADDS_A_STAGE: ReadonlySet<Goal> = new Set(
 
 /** Ratios printed for information, without a target. */
 const COMPARISONS: readonly Omit<Goal, 'target'>[] = [
+  {
+    name: 'POST with memory rate limiter / without',
+    numerator: 'portcullis-ratelimit',
+    denominator: 'portcullis-post',
+  },
+  {
+    name: 'POST with Redis rate limiter / without',
+    numerator: 'portcullis-ratelimit-redis',
+    denominator: 'portcullis-post',
+  },
   {
     name: 'POST validated + answer checks / not validated',
     numerator: 'portcullis-contract-full',
@@ -367,6 +392,18 @@ const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
       code: 'ATTACK_DETECTED',
     },
   },
+  {
+    key: 'portcullis-ratelimit',
+    label: 'portcullis POST rate limit (memory)',
+    path: '/api/items',
+    exchange: POST_ORDER,
+  },
+  {
+    key: 'portcullis-ratelimit-redis',
+    label: 'portcullis POST rate limit (Redis)',
+    path: '/api/items',
+    exchange: POST_ORDER,
+  },
   { key: 'portcullis-tls', label: 'portcullis HTTPS', path: '/api/hello', exchange: GET_HELLO },
   { key: 'nginx-tls', label: 'nginx HTTPS', path: '/api/hello', exchange: GET_HELLO },
 ];
@@ -384,6 +421,8 @@ const DEFAULT_TARGETS: readonly TargetKey[] = [
   'portcullis-contract',
   'portcullis-contract-full',
   'portcullis-detect',
+  'portcullis-ratelimit',
+  'portcullis-ratelimit-redis',
 ];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -815,7 +854,7 @@ function apiKeyTarget(dir: string, upstreamUrl: string): AuthTarget {
  * POST /api/items → /items: anonymous like the quick start's hello route (the chain under test is
  * the body's), request-guard allowing 4 KiB bodies (the order fits with room), plus routePlugins.
  */
-function postConfig(routePlugins: Record<string, unknown>): string {
+function postConfig(routePlugins: Record<string, unknown>, stores?: Record<string, unknown>): string {
   const base = parseYaml(readFileSync(QUICKSTART_FILE, 'utf8')) as Record<string, unknown>;
   const config = {
     version: base.version,
@@ -836,6 +875,7 @@ function postConfig(routePlugins: Record<string, unknown>): string {
       },
     ],
     plugins: base.plugins,
+    ...(stores === undefined ? {} : { stores }),
   };
   return `# Written by bench/run.ts (portcullis-post / portcullis-contract targets).
 ${stringifyYaml(config)}`;
@@ -931,6 +971,72 @@ function postTarget(dir: string): string {
   const config = join(dir, 'portcullis-post.yaml');
   writeFileSync(config, postConfig({}));
   return config;
+}
+
+/** The Redis key prefix of the portcullis-ratelimit-redis target (one per bench run). */
+const BENCH_REDIS_PREFIX = `portcullis-bench-${process.pid}:`;
+
+/**
+ * portcullis-ratelimit(-redis): portcullis-post plus the rate-limit stage keyed by client address,
+ * one GCRA limit far above the load (every request is counted, none refused).
+ */
+function rateLimitTarget(dir: string, backend: 'memory' | 'redis'): string {
+  const config = join(dir, `portcullis-ratelimit-${backend}.yaml`);
+  const limiter = {
+    key: 'ip',
+    backend,
+    limits: [{ name: 'bench', algorithm: 'gcra', limit: 1_000_000_000, windowSeconds: 60 }],
+  };
+  writeFileSync(
+    config,
+    postConfig(
+      { 'rate-limit': limiter },
+      backend === 'redis' ? { redis: { keyPrefix: BENCH_REDIS_PREFIX } } : undefined,
+    ),
+  );
+  return config;
+}
+
+/** Why the Redis target cannot run (Redis does not answer a PING within 1 s), or undefined. */
+async function redisMissing(): Promise<string | undefined> {
+  const { Redis } = await import('ioredis');
+  const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await r.connect();
+    await r.ping();
+    return undefined;
+  } catch (err) {
+    return `Redis at ${url.replace(/\/\/[^@/]*@/, '//')} does not answer (${(err as Error).message})`;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Removes the Redis keys the bench wrote. */
+async function cleanRedis(): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379', {
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${BENCH_REDIS_PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await r.del(...keys);
+    } while (cursor !== '0');
+  } catch {
+    // Best effort: the keys expire on their own within the window.
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** portcullis-detect: portcullis-post plus the attack-detection stage at its defaults (paranoia 2). */
@@ -1359,6 +1465,24 @@ async function main(): Promise<number> {
             ? detectTarget(configDir)
             : contractTarget(configDir, spec.key === 'portcullis-contract-full');
       started = await startPortcullis(spec.key, config, upstreamUrl, settings.cpuProfDir);
+    } else if (spec.key === 'portcullis-ratelimit' || spec.key === 'portcullis-ratelimit-redis') {
+      const backend = spec.key === 'portcullis-ratelimit' ? 'memory' : 'redis';
+      if (backend === 'redis') {
+        const missing = await redisMissing();
+        if (missing !== undefined) {
+          console.log(`  skipping ${spec.key}: ${missing}`);
+          skipped.push({ target: spec.key, reason: missing });
+          continue;
+        }
+        cleanups.push(() => void cleanRedis());
+      }
+      configDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-'));
+      started = await startPortcullis(
+        spec.key,
+        rateLimitTarget(configDir, backend),
+        upstreamUrl,
+        settings.cpuProfDir,
+      );
     } else if (spec.key === 'portcullis-tls') {
       started = await startPortcullis(spec.key, HTTPS_CONFIG, upstreamUrl, settings.cpuProfDir, tlsDir);
       scheme = 'https';
@@ -1476,11 +1600,19 @@ async function main(): Promise<number> {
       a.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined ? undefined : b.cpuUsPerReq / a.cpuUsPerReq;
     const ha = a.handshakes;
     const hb = b.handshakes;
-    goals.push({ name: c.name, ratio: a.reqPerSec / b.reqPerSec, perRound, cpuRatio });
+    // A stage added to the POST chain: what it costs, in CPU µs per request of the target process.
+    const cpuUsAdded =
+      c.denominator !== 'portcullis-post' || a.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined
+        ? undefined
+        : a.cpuUsPerReq - b.cpuUsPerReq;
+    goals.push({ name: c.name, ratio: a.reqPerSec / b.reqPerSec, perRound, cpuRatio, cpuUsAdded });
     console.log(
       `${pad(c.name, nameWidth)} ${(a.reqPerSec / b.reqPerSec).toFixed(3)}  (no target)` +
         `   per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}` +
         (cpuRatio === undefined ? '' : `   CPU/req ratio: ${cpuRatio.toFixed(2)}`) +
+        (cpuUsAdded === undefined
+          ? ''
+          : `   CPU added: ${cpuUsAdded >= 0 ? '+' : ''}${cpuUsAdded.toFixed(1)} µs/req`) +
         (ha && hb ? `   handshakes/s ratio: ${(ha.perSecond / hb.perSecond).toFixed(2)}` : ''),
     );
   }

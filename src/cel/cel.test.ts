@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Principal } from '../../../core/principal.js';
-import { unsafePattern } from '../../../core/safe-pattern.js';
+import type { Principal } from '../core/principal.js';
+import { unsafePattern } from '../core/safe-pattern.js';
 import { type Activation, compileExpression, principalView, RequestView, RouteView } from './cel.js';
 
 const alice: Principal = Object.freeze({

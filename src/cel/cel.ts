@@ -1,7 +1,7 @@
 import { Environment } from '@marcbachmann/cel-js';
-import type { RequestContext } from '../../../core/context.js';
-import { ANONYMOUS, type Principal } from '../../../core/principal.js';
-import { unsafePattern } from '../../../core/safe-pattern.js';
+import type { RequestContext } from '../core/context.js';
+import { ANONYMOUS, type Principal } from '../core/principal.js';
+import { unsafePattern } from '../core/safe-pattern.js';
 
 /**
  * The CEL side of the policy plugin: one environment with typed variables (so `principal.subjct`
@@ -295,6 +295,7 @@ function checkPatterns(ast: unknown): void {
 export function compileExpression(
   source: string,
   kind: 'request' | 'response' | 'item' = 'request',
+  result: 'bool' | 'string' = 'bool',
 ): CompiledExpression {
   const env = kind === 'request' ? policyEnv : kind === 'response' ? responseEnv : itemEnv;
   let parsed: ReturnType<typeof policyEnv.parse>;
@@ -309,8 +310,12 @@ export function compileExpression(
     throw new Error(`type error: ${e ? e.message : 'invalid expression'}`);
   }
   const type = String(checked.type);
-  if (type !== 'bool' && type !== 'dyn')
-    throw new Error(`the expression gives ${type}, not bool; an allow condition must be true or false`);
+  if (type !== result && type !== 'dyn')
+    throw new Error(
+      result === 'bool'
+        ? `the expression gives ${type}, not bool; an allow condition must be true or false`
+        : `the expression gives ${type}, not string`,
+    );
   checkPatterns(parsed.ast);
   return parsed as unknown as CompiledExpression;
 }

@@ -5,6 +5,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { policyClock } from '../cel/cel.js';
 import { compilePlan } from '../config/compile.js';
 import { ConfigError } from '../config/errors.js';
 import { type LoadedConfig, loadConfigFile, loadConfigObject } from '../config/load.js';
@@ -13,7 +14,6 @@ import { GatewayError } from '../core/errors.js';
 import type { CompiledRoute, Plan, RequestStage } from '../core/plan.js';
 import type { Principal } from '../core/principal.js';
 import { createLogger } from '../observability/logger.js';
-import { policyClock } from '../plugins/authorize/policy/cel.js';
 import { createDefaultRegistry } from '../plugins/index.js';
 
 /**

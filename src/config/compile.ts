@@ -98,7 +98,12 @@ function toChain(created: readonly Created[]): Chain {
     if (def.phase === 'proxy') proxy = stage;
     else if (def.phase === 'respond') respond.push(handlers.onResponse as ResponseHook);
     else if (def.phase === 'log') log.push(handlers.onLog as LogHook);
-    else request.push(stage);
+    else {
+      request.push(stage);
+      // A request stage that holds something for the request's life (a concurrency slot) lets it
+      // go when the response has finished or the client went away.
+      if (handlers.onLog !== undefined) log.push(handlers.onLog);
+    }
   }
   return { request, proxy, respond, log, stages, challenges, operations, warnings };
 }

@@ -332,11 +332,27 @@ export const StoresSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Replay cache.' },
     ),
+    rateLimit: Type.Object(
+      {
+        maxKeys: Type.Integer({
+          minimum: 1000,
+          description:
+            'Memory backend (and the local fallback of the Redis one): most counters kept at once on this node. Idle counters go first; past that the least recently used is dropped (its client starts afresh) and counted.',
+          default: 100000,
+        }),
+        clock: Type.Union([Type.Literal('redis'), Type.Literal('local')], {
+          description:
+            "Redis backend: whose clock times the windows. redis (default): the Redis server's, so nodes whose clocks drift apart still count the same windows. local: each node's own.",
+          default: 'redis',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Rate-limit counters (plugins.rate-limit).' },
+    ),
   },
   {
     additionalProperties: false,
     default: {},
-    description: 'Shared state: API keys and replay caches.',
+    description: 'Shared state: API keys, replay caches and rate-limit counters.',
   },
 );
 

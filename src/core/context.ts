@@ -18,9 +18,11 @@ export interface ResponseHead {
 export interface ServerState {
   /** Shutting down: responses not yet started close their connection. */
   draining: boolean;
+  /** Requests of this gateway in flight (this one included): load shedding reads it. */
+  inFlight: number;
 }
 
-const RUNNING: ServerState = Object.freeze({ draining: false });
+const RUNNING: ServerState = Object.freeze({ draining: false, inFlight: 0 });
 
 /** The TLS client certificate of the connection (mTLS), as later stages see it. */
 export interface ClientCertificate {

@@ -93,6 +93,47 @@ export const ERRORS = {
       'Too many failed authentications came from this client address (or for this credential id) within the window; attempts are refused before any check until Retry-After. Repeated lockouts grow longer.',
     fix: 'Wait for Retry-After and fix the credential. Operators tune plugins.auth-lockout.',
   },
+  RATE_LIMITED: {
+    status: 429,
+    title: 'Too many requests',
+    meaning:
+      'A rate limit of the route (per client, key, consumer, address or route) is used up. Retry-After says when the request would be admitted; RateLimit and RateLimit-Policy say which limit and how much is left. The refused request did not count against any limit.',
+    fix: 'Wait for Retry-After and slow down (read the RateLimit fields before sending), or ask for a higher plan.',
+  },
+  QUOTA_EXCEEDED: {
+    status: 429,
+    title: 'Quota exhausted',
+    meaning:
+      'The daily or monthly quota of this client is used up; it is whole again when the period ends (UTC), which Retry-After and the RateLimit field tell.',
+    fix: 'Wait for the next period or ask for a larger plan.',
+  },
+  CONCURRENCY_LIMITED: {
+    status: 429,
+    title: 'Too many requests in flight',
+    meaning: 'This client already has as many requests in flight as the route allows.',
+    fix: 'Wait for an earlier request to finish before sending another one.',
+  },
+  RATE_LIMIT_UNAVAILABLE: {
+    status: 503,
+    title: 'Rate limiting temporarily unavailable',
+    meaning:
+      'The shared rate-limit store (Redis) did not answer in time and the route is set to refuse requests it cannot count (plugins.rate-limit.onStoreFailure: deny).',
+    fix: 'Retry after Retry-After. Operators: bring the store back, or choose onStoreFailure: local.',
+  },
+  LOGIN_THROTTLED: {
+    status: 429,
+    title: 'Too many failed sign-in attempts',
+    meaning:
+      'Too many sign-ins failed for this username, or from this client address, on a login operation; each further failure doubles the wait. The attempt was not sent to the upstream.',
+    fix: 'Wait for Retry-After before trying again. Operators tune plugins.login-throttle.',
+  },
+  OVERLOADED: {
+    status: 503,
+    title: 'Service overloaded',
+    meaning:
+      'The gateway is shedding load (event-loop delay or requests in flight past plugins.load-shedding thresholds). Anonymous traffic is shed first, then authenticated, premium last.',
+    fix: 'Retry after Retry-After, with backoff.',
+  },
   AUTH_UNAVAILABLE: {
     status: 503,
     title: 'Authentication temporarily unavailable',

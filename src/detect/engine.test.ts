@@ -139,7 +139,13 @@ describe('clean-value memo', () => {
       ['generic-evil'],
     );
     // The same text under another name or location is inspected on its own.
-    inspect([{ ...clean, name: '$.body' }, { ...clean, location: 'query' }], options(detector, memo));
+    inspect(
+      [
+        { ...clean, name: '$.body' },
+        { ...clean, location: 'query' },
+      ],
+      options(detector, memo),
+    );
     assert.equal(calls() - first, 3);
   });
 
@@ -150,7 +156,10 @@ describe('clean-value memo', () => {
     inspect([long], options(detector, memo));
     inspect([long], options(detector, memo));
     assert.equal(calls(), 2, 'a value over maxValue is inspected every time');
-    const values = Array.from({ length: 12 }, (_, i): Input => ({ location: 'query', name: 'q', value: `v${i}` }));
+    const values = Array.from(
+      { length: 12 },
+      (_, i): Input => ({ location: 'query', name: 'q', value: `v${i}` }),
+    );
     inspect(values, options(detector, memo));
     const before = calls();
     // The first values were evicted by the flood: inspected again, not taken on trust.

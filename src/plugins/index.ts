@@ -16,6 +16,9 @@ import ipRules from './guard/ip-rules/index.js';
 import requestGuard from './guard/request-guard/index.js';
 import accessLog from './log/access-log/index.js';
 import forward from './proxy/forward/index.js';
+import loadShedding from './rate-limit/load-shedding/index.js';
+import loginThrottle from './rate-limit/login-throttle/index.js';
+import rateLimit from './rate-limit/rate-limit/index.js';
 import responseHygiene from './respond/response-hygiene/index.js';
 import securityHeaders from './respond/security-headers/index.js';
 import router from './route/router/index.js';
@@ -46,6 +49,9 @@ export function createDefaultRegistry(): Registry {
     .register(authorization)
     .register(policy)
     .register(rbac)
+    .register(rateLimit)
+    .register(loginThrottle)
+    .register(loadShedding)
     .register(contract)
     .register(attackDetection)
     .register(virtualPatch);

@@ -155,7 +155,7 @@ export class Gateway {
   #inFlight = 0;
   readonly #perPlan = new Map<Plan, number>();
   /** Shared with every request; the respond path reads it to close connections while draining. */
-  readonly #server: ServerState = { draining: false };
+  readonly #server: ServerState = { draining: false, inFlight: 0 };
   /** Plans replaced by a reload, closed once their last request is done. */
   readonly #retired = new Set<Plan>();
   #reloading: Promise<unknown> = Promise.resolve();
@@ -385,6 +385,7 @@ export class Gateway {
     ctx.server = this.#server;
     if (listener.mtls) ctx.clientCertificate = clientCertificateOf(req.socket as TLSSocket);
     this.#inFlight++;
+    this.#server.inFlight = this.#inFlight;
     this.#perPlan.set(plan, (this.#perPlan.get(plan) ?? 0) + 1);
     if (this.#server.draining) res.shouldKeepAlive = false;
     const socket = req.socket;
@@ -416,6 +417,7 @@ export class Gateway {
 
   #finished(ctx: RequestContext, socket: Socket): void {
     this.#inFlight--;
+    this.#server.inFlight = this.#inFlight;
     this.#perPlan.set(ctx.plan, (this.#perPlan.get(ctx.plan) ?? 1) - 1);
     inFlightOn.set(socket, (inFlightOn.get(socket) ?? 1) - 1);
     if (ctx.onClientGone !== undefined && !ctx.res.writableFinished) ctx.onClientGone();

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { StoresConfig } from '../config/schema.js';
+import { MemoryLimitBackend } from '../ratelimit/memory.js';
+import { RedisLimitBackend } from '../ratelimit/redis.js';
 import { loadPepper } from './pepper.js';
 import { closeRedis, createRedis } from './redis.js';
 import { RedisKeyStore } from './redis-key-store.js';
@@ -33,6 +35,8 @@ export function openStores(
   let pepper: Buffer | undefined;
   let replay: ReplayCache | undefined;
   let redis: Redis | undefined;
+  let limitMemory: MemoryLimitBackend | undefined;
+  let limitRedis: RedisLimitBackend | undefined;
   let closed = false;
 
   const open = (): void => {
@@ -68,7 +72,21 @@ export function openStores(
           : new MemoryReplayCache(config.replay.maxEntries);
       return replay;
     },
+    limitMemory(): MemoryLimitBackend {
+      open();
+      limitMemory ??= new MemoryLimitBackend(config.rateLimit.maxKeys);
+      return limitMemory;
+    },
+    limitRedis(): RedisLimitBackend {
+      open();
+      limitRedis ??= new RedisLimitBackend(stores.redis(), {
+        keyPrefix: config.redis.keyPrefix,
+        clock: config.rateLimit.clock,
+      });
+      return limitRedis;
+    },
     redisKeyPrefix: config.redis.keyPrefix,
+    redisConnectTimeoutMs: config.redis.connectTimeoutMs,
     redis(): Redis {
       open();
       redis ??= createRedis(config.redis, logger, options.env);
@@ -77,7 +95,7 @@ export function openStores(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await Promise.allSettled([keys?.close(), replay?.close()]);
+      await Promise.allSettled([keys?.close(), replay?.close(), limitMemory?.close(), limitRedis?.close()]);
       if (redis !== undefined) await closeRedis(redis);
       pepper?.fill(0);
     },

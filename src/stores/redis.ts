@@ -45,23 +45,33 @@ export function createRedis(
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     lazyConnect: false,
+    // Commands issued in the same tick (many requests deciding at once) leave in one write.
+    enableAutoPipelining: true,
   });
   redis.on('ready', () => everReady.add(redis));
   watchHealth(redis, logger, url);
   return redis;
 }
 
-/** Logs connection loss once per outage (ioredis would otherwise print unhandled error events). */
+/**
+ * Logs connection loss once per outage and its end (ioredis would otherwise print unhandled error
+ * events). An outage starts on an error or on a lost connection: a server that dies closes its
+ * sockets cleanly (no 'error'), and when it is back before the first reconnection attempt no
+ * error is ever emitted, yet commands were refused meanwhile; 'reconnecting' marks that case
+ * ('close' alone would also fire on quit or disconnect, which are not outages).
+ */
 export function watchHealth(redis: Redis, logger: Logger, url: string): void {
   let down = false;
-  redis.on('error', (err: Error) => {
+  const lost = (reason: string): void => {
     if (down) return;
     down = true;
     logger.warn(
-      { redis: redactedRedisUrl(url), err: err.message },
+      { redis: redactedRedisUrl(url), err: reason },
       'Redis unreachable: stages that need it fail closed until it is back',
     );
-  });
+  };
+  redis.on('error', (err: Error) => lost(err.message));
+  redis.on('reconnecting', () => lost('connection lost'));
   redis.on('ready', () => {
     if (!down) return;
     down = false;

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { MemoryLimitBackend } from '../ratelimit/memory.js';
+import type { RedisLimitBackend } from '../ratelimit/redis.js';
 
 /**
  * One stored API key. The secret itself is never stored: only HMAC-SHA256(pepper, secret).
@@ -64,8 +66,14 @@ export interface Stores {
   /** The server-side pepper for API key hashes (from config or the pepper file). */
   keyPepper(): Buffer;
   replay(): ReplayCache;
+  /** Rate-limit counters of this node, shared by every route of the plan (and the Redis backend's fallback). */
+  limitMemory(): MemoryLimitBackend;
+  /** Rate-limit counters in the shared Redis (stores.redis), shared by every node. */
+  limitRedis(): RedisLimitBackend;
   /** The shared Redis connection (stores.redis), for plugins with their own scripts. */
   redis(): Redis;
   /** stores.redis.keyPrefix: every Redis key a plugin writes starts with it. */
   readonly redisKeyPrefix: string;
+  /** stores.redis.connectTimeoutMs: how long a plugin waits for the first connection at start-up. */
+  readonly redisConnectTimeoutMs: number;
 }

@@ -459,3 +459,108 @@ describe('sqli "+" in path segments', () => {
     }
   });
 });
+
+describe('sqli cut-off conditions and value rows', () => {
+  it('flags a parameter name that ends in OR/AND left open', () => {
+    for (const v of ['pay=/3 or ', 'pay=/3 and(', 'x=/Hmong_language AND ', 'q=/Cm7 OR ']) {
+      assert.ok(blocks(v, 2, 'body-name'), v);
+      assert.ok(blocks(v, 2, 'query-name'), v);
+    }
+  });
+
+  it('passes names and values that merely end in a logic word', () => {
+    for (const v of ['pay=/Business and', 'pay=/xxxx_R or', 'terms and ', 'size or ', 'a=b, c or d']) {
+      assert.equal(blocks(v, 2, 'body-name'), false, v);
+    }
+    // In a value (search-as-you-type) a trailing "or " is ordinary.
+    for (const v of ['pay=/3 or ', 'iphone 13 or ', 'x=1 and '])
+      assert.equal(blocks(v, 2, 'query'), false, v);
+  });
+
+  it('flags a row of SQL literals: a quoted string, then a hex literal or a parenthesized number', () => {
+    for (const v of [" 'abc', 0x1a", "'item', (5)", "'x',0xdeadbeef"]) assert.ok(blocks(v, 2, 'body'), v);
+    assert.ok(blocks("'admin', '1'", 2, 'body-name'));
+  });
+
+  it('passes quoted lists in ordinary values', () => {
+    for (const v of [
+      "'admin', '1'",
+      "'red', 'blue'",
+      "'abc', 12",
+      '"abc", 0x1a',
+      "'abc', 0x",
+      "'item', (5) and more",
+      "the 'item', (see 5)",
+    ])
+      assert.equal(blocks(v, 2, 'body'), false, v);
+  });
+
+  it('flags a logic word glued between quotes, and a condition cut off after an escaped quote', () => {
+    for (const v of ['\\`or`1', "'or'1", "\\'and'a", '\\"1 or 1-', "\\'2 and 3*"]) assert.ok(blocks(v), v);
+    for (const v of ["'or' is a word", '"or" 2', "the 'or' operator", '\\"5', '"1 or 2"', "'5 and 6-"])
+      assert.equal(blocks(v), false, v);
+  });
+
+  it('flags CASE WHEN … THEN without punctuation, not prose', () => {
+    for (const v of [
+      ' case when condition1 then result1',
+      'case when the_col then 1',
+      'case when x then 1 end',
+    ])
+      assert.ok(blocks(v), v);
+    for (const v of [
+      'in case when needed then call',
+      'Case when needed then call',
+      'just in case when it rains then stay in',
+      'case when',
+      'a use case when then',
+    ])
+      assert.equal(blocks(v), false, v);
+  });
+
+  it('flags a value that ends on UNION ALL after a number or ")"', () => {
+    for (const v of ['2 union all', '(5) union distinct', '1 UNION ALL']) assert.ok(blocks(v, 2, 'path'), v);
+    for (const v of [
+      "9'union all",
+      'sql union all',
+      'Local 2 union',
+      '2 union all members',
+      'credit union all',
+    ])
+      assert.equal(blocks(v, 2, 'path'), false, v);
+  });
+
+  it('lets "name=number" through the gate without tokenizing, but not "1=1"', () => {
+    assert.notEqual(gate('Mozilla/5.0 (iPhone15,2; scale=3.00; 1179x2556)'), 2);
+    assert.equal(gate('1=1'), 2);
+    assert.equal(gate("a='x'"), 2);
+    assert.ok(blocks('x=1;drop table t'));
+    assert.ok(blocks('a=1 or b=2'));
+  });
+});
+
+describe('sqli quote probes', () => {
+  it('flags a value of quotes of two kinds or more', () => {
+    for (const v of ['"\'', '\'"', "'`", '\\"\'', '\'"`']) assert.ok(blocks(v), v);
+    assert.ok(blocks('<?xml version="1.0"?><r><a p="&quot;\'"></a></r>', 2, 'xml'));
+  });
+
+  it('passes one kind of quote, quotes with words, and spaced quotes', () => {
+    for (const v of ["''", '""', '``', 'a"\'', '" \' "', 'say "\'hi\'"', '\'"quoted"\''])
+      assert.equal(blocks(v), false, v);
+  });
+
+  it('flags a name that opens with AND/OR and a quoted literal', () => {
+    assert.ok(blocks("and '5'orig_var_datavarname", 2, 'body-name'));
+    for (const v of ["andrew 'x'", "not 'x'", "and_'x'"]) assert.equal(blocks(v, 2, 'body-name'), false, v);
+    assert.equal(blocks("and 'five' more", 2, 'query'), false);
+  });
+});
+
+describe('sqli statements after a quote in parameter names', () => {
+  it('blocks a name that opens with a quote and a statement; a value only counts it', () => {
+    assert.ok(blocks("'select H\n", 2, 'body-name'));
+    assert.equal(blocks("'select H", 2, 'query'), false);
+    for (const v of ['select H', 'selection', "'select'"]) assert.equal(blocks(v, 2, 'body-name'), false, v);
+  });
+});

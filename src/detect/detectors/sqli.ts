@@ -492,6 +492,17 @@ function unionSelect(c: Ctx, emit: Emit): void {
       emit('sqli-union', 1, 5);
       return;
     }
+    // "2 union all", "5) union distinct": a value that ends on UNION ALL after a number or ")", the SELECT to follow.
+    const before = cls(c, i - 1);
+    if (
+      k === c.tokens.length &&
+      k > i + 1 &&
+      (c.tokens[i + 1] as Token).cls === T.KEYWORD &&
+      (before === T.NUMBER || before === T.CLOSE)
+    ) {
+      emit('sqli-union', 2, 5);
+      return;
+    }
   }
 }
 
@@ -1227,6 +1238,9 @@ function caseWhen(c: Ctx, emit: Emit): void {
     if (t.text !== 'case' || c.tokens[i + 1]?.text !== 'when') continue;
     const e = expression(c, i + 2);
     if (e.end !== -1 && tok(c, e.end)?.text === 'then') {
+      // Without a comparison, "in case when needed then" is prose: a word before CASE, or a lone plain word as the condition.
+      if (!e.compares && e.end === i + 3 && plainWord(c, i + 2) && !endsCase(c, e.end)) continue;
+      if (!e.compares && cls(c, i - 1) === T.WORD) continue;
       emit('sqli-statement', e.compares ? 1 : 2, 5);
       return;
     }
@@ -1236,6 +1250,24 @@ function caseWhen(c: Ctx, emit: Emit): void {
     const e = expression(c, 2);
     if (e.end !== -1 && tok(c, e.end)?.text === 'then') emit('sqli-statement', 2, 5);
   }
+}
+
+/** Does an END close the CASE after the token at i (within 64 tokens)? */
+function endsCase(c: Ctx, i: number): boolean {
+  const stop = Math.min(c.tokens.length, i + 64); // bounded: a CASE ends within a few dozen tokens
+  for (let k = i + 1; k < stop; k++) if ((c.tokens[k] as Token).text === 'end') return true;
+  return false;
+}
+
+/** Is the token a word of letters only ("needed", not "condition1" or "a_b")? */
+function plainWord(c: Ctx, i: number): boolean {
+  const t = c.tokens[i];
+  if (t === undefined || t.cls !== T.WORD) return false;
+  for (let k = t.start; k < t.end; k++) {
+    const ch = c.value.charCodeAt(k) | 32;
+    if (ch < 97 || ch > 122) return false;
+  }
+  return true;
 }
 
 /**
@@ -1262,19 +1294,40 @@ const LOGIC_WORDS = new Set(['or', 'xor', 'and', '||', '&&']);
  * An expression that simply ends ("James' or Mary") is only suspicious.
  */
 function breakoutLogic(c: Ctx, emit: Emit): void {
-  const first = c.tokens[0];
-  if (first === undefined || first.cls !== T.LOGIC || !LOGIC_WORDS.has(first.text)) return;
+  let first = c.tokens[0];
+  if (first === undefined) return;
+  // "\\"1 or 1-": a number closes the string, then the condition; only a cut-off ending counts then.
+  let from = 1;
+  if (first.cls === T.NUMBER && c.tokens[1]?.cls === T.LOGIC) {
+    first = c.tokens[1] as Token;
+    from = 2;
+  }
+  if (first.cls !== T.LOGIC || !LOGIC_WORDS.has(first.text)) return;
   const q = leadingQuote(c);
   if (q === -1) return;
   const n = c.tokens.length;
+  const atStart = q === 0 || (q === 1 && c.value.charCodeAt(0) === 92);
   // "'and", "\\'or": the value is a quote and a dangling logic word, nothing else.
-  if (n === 1 && (q === 0 || (q === 1 && c.value.charCodeAt(0) === 92))) {
+  if (n === 1 && atStart) {
     emit('sqli-breakout', 2, 5);
     return;
   }
-  if (n < 2 || n > 12) return;
+  // "'or'1", "\\`or`1": the logic word glued between two quotes, and the next operand glued after.
+  if (
+    atStart &&
+    from === 1 &&
+    first.end < c.value.length &&
+    c.value.charCodeAt(first.end) === c.value.charCodeAt(q)
+  ) {
+    const after = c.value.charCodeAt(first.end + 1);
+    if ((after >= 48 && after <= 57) || (after >= 97 && after <= 122) || (after >= 65 && after <= 90)) {
+      emit('sqli-breakout', 2, 5);
+      return;
+    }
+  }
+  if (n < from + 1 || n > 12) return;
   let operands = 0;
-  for (let k = 1; k < n; k++) {
+  for (let k = from; k < n; k++) {
     const t = c.tokens[k] as Token;
     const last = k === n - 1;
     if (t.cls === T.COMMENT) {
@@ -1300,7 +1353,7 @@ function breakoutLogic(c: Ctx, emit: Emit): void {
     if (t.text === 'select' && cls(c, k - 1) === T.OPEN) continue;
     return;
   }
-  if (operands > 0) emit('sqli-breakout-logic', 2, 3);
+  if (operands > 0 && from === 1) emit('sqli-breakout-logic', 2, 3);
 }
 
 /** Statement words that are rare in prose; SELECT, DROP, CREATE… start ordinary sentences too. */
@@ -1342,7 +1395,82 @@ function breakoutStatement(c: Ctx, emit: Emit): void {
   if (c.value.indexOf(c.value[0] as string, 1) !== -1) return;
   if (next.cls !== T.WORD && next.cls !== T.ARITH && next.cls !== T.COMMENT && next.cls !== T.STATEMENT)
     return;
-  emit('sqli-breakout-statement', 2, RARE_STATEMENTS.has(first.text) ? 5 : 3);
+  // In a parameter name ("'select H") any statement counts: field names are identifiers, not sentences.
+  emit('sqli-breakout-statement', 2, c.name || RARE_STATEMENTS.has(first.text) ? 5 : 3);
+}
+
+/**
+ * "pay=/3 or ", "x_id AND (": a parameter name that ends in OR/AND and a blank (or "(") right after an
+ * operand, the condition left open for the rest of the query. Field names are identifiers; none ends in " or ".
+ */
+function danglingLogicName(c: Ctx, emit: Emit): void {
+  if (!c.name) return;
+  // "and '5'x": a name that opens with AND/OR and a quoted literal, the continuation of a condition.
+  const head = c.tokens[0];
+  if (head !== undefined && head.cls === T.LOGIC && head.text !== 'not' && cls(c, 1) === T.STRING) {
+    emit('sqli-breakout', 2, 5);
+    return;
+  }
+  let k = c.tokens.length - 1;
+  const open = cls(c, k) === T.OPEN;
+  if (open) k--;
+  const last = c.tokens[k];
+  if (last === undefined || last.cls !== T.LOGIC || last.text === 'not' || k === 0) return;
+  // Left open: a "(" or a blank follows ("… or "); a name that merely ends in a word ("/Business and") is not.
+  if (!open && !isGap(c.value.charCodeAt(last.end))) return;
+  const prev = c.tokens[k - 1] as Token;
+  if (!OPERANDS.has(prev.cls) && prev.cls !== T.CLOSE) return;
+  emit('sqli-breakout', 2, 5);
+}
+
+/** Is the token a hexadecimal literal ("0x1a", "X'4f'" is a string)? */
+function isHexNumber(c: Ctx, t: Token): boolean {
+  return (
+    t.cls === T.NUMBER &&
+    t.end - t.start > 2 &&
+    c.value.charCodeAt(t.start) === 48 &&
+    (c.value.charCodeAt(t.start + 1) | 32) === 120
+  );
+}
+
+/**
+ * " 'abc', 0x1a", " 'item', (5)": a value that is a row of SQL literals, a quoted string first, then a
+ * hex literal or a parenthesized number: the tail of an INSERT … VALUES list. In a parameter name
+ * ("'admin', '1'") any second literal counts.
+ */
+function literalRow(c: Ctx, emit: Emit): void {
+  if (c.breakout) return;
+  const t = c.tokens;
+  const first = t[0];
+  if (first === undefined || first.cls !== T.STRING || c.value.charCodeAt(first.start) !== 39) return;
+  if (cls(c, 1) !== T.COMMA) return;
+  const second = t[2];
+  if (second === undefined) return;
+  let end = 3;
+  if (isHexNumber(c, second)) end = 3;
+  else if (second.cls === T.OPEN && cls(c, 3) === T.NUMBER && cls(c, 4) === T.CLOSE) end = 5;
+  else if (c.name && second.cls === T.STRING) end = 3;
+  else return;
+  if (end === t.length) emit('sqli-statement', 2, 5);
+}
+
+/**
+ * "\"'", "'\"", "\\'\"`": a value of quote characters alone, of two kinds or more, the probe that looks for
+ * which quote breaks the query. One kind alone ("''", "\"\"") is an empty string.
+ */
+function quoteProbe(c: Ctx, emit: Emit): void {
+  if (c.breakout) return;
+  const v = c.value;
+  if (v.length > 8) return;
+  let kinds = 0;
+  for (let k = 0; k < v.length; k++) {
+    const ch = v.charCodeAt(k);
+    if (ch === 39) kinds |= 1;
+    else if (ch === 34) kinds |= 2;
+    else if (ch === 96) kinds |= 4;
+    else if (ch !== 92) return;
+  }
+  if (kinds === 3 || kinds === 5 || kinds === 6 || kinds === 7) emit('sqli-breakout', 2, 5);
 }
 
 /** "div(23,-2)", "mod (7, 3)": MySQL's integer operators written as calls on numbers, a probe. */
@@ -1590,6 +1718,9 @@ const SHAPES: readonly ((c: Ctx, emit: Emit) => void)[] = [
   breakoutLogic,
   breakoutStatement,
   numericOperatorCall,
+  danglingLogicName,
+  literalRow,
+  quoteProbe,
 ];
 
 /** Words that make a value without SQL punctuation worth tokenizing ("1 union select 1,2", "1 order by 3"). */
@@ -1676,8 +1807,15 @@ function initials(words: readonly string[]): number {
   for (const w of words) m |= 1 << (w.charCodeAt(0) - 97);
   return m;
 }
-const TRIGGER_INITIALS = initials(TRIGGER_WORDS);
-const NUMERIC_INITIALS = initials(NUMERIC_WORDS);
+/** The same masks by word length (index 0–8): most words of a given length and initial are no gate word. */
+function initialsByLength(words: readonly string[]): Int32Array {
+  const t = new Int32Array(9);
+  for (const w of words) t[w.length] = (t[w.length] as number) | (1 << (w.charCodeAt(0) - 97));
+  return t;
+}
+
+const TRIGGER_INITIALS = initialsByLength(TRIGGER_WORDS);
+const NUMERIC_INITIALS = initialsByLength(NUMERIC_WORDS);
 
 /** Catalog names without "_" or a sys/ms prefix, which the gate looks up whole. */
 const CATALOG_PLAIN: readonly string[] = ['tempdb', 'openrowset', 'opendatasource'];
@@ -1763,15 +1901,16 @@ export function gate(v: string): number {
           catalog = true;
         if (
           len <= 8 &&
-          (TRIGGER_INITIALS & (1 << (first - 97))) !== 0 &&
+          ((TRIGGER_INITIALS[len] as number) & (1 << (first - 97))) !== 0 &&
           wordIn(TRIGGER_WORDS, v, wordStart, len)
         )
           return GATE_FULL;
+        if (len === 4 && first === 99 && caseWhenAt(v, wordStart, i)) return GATE_FULL;
       }
       if (
         len <= 6 &&
         !numericWord &&
-        (NUMERIC_INITIALS & (1 << (first - 97))) !== 0 &&
+        ((NUMERIC_INITIALS[len] as number) & (1 << (first - 97))) !== 0 &&
         wordIn(NUMERIC_WORDS, v, wordStart, len) &&
         nextToNumber(v, wordStart, i)
       )
@@ -1784,8 +1923,11 @@ export function gate(v: string): number {
       const after = v.charCodeAt(i + 2);
       const before = v.charCodeAt(i - 1);
       if ((after === 40 || after === 46) && before >= 48 && before <= 57) return GATE_FULL;
-    } else if (k === G_SPECIAL) return GATE_FULL;
-    else if (k === G_OPEN) {
+    } else if (k === G_SPECIAL) {
+      // "linux#5.10", "nodejs#20" (user agents, tags): a "#" inside a name before a number comments nothing out.
+      if (c === 35 && hashInName(v, i)) soft = true;
+      else return GATE_FULL;
+    } else if (k === G_OPEN) {
       depth++;
       soft = true;
     } else if (k === G_CLOSE) {
@@ -1800,12 +1942,35 @@ export function gate(v: string): number {
       const n = v.charCodeAt(i + 1);
       if (n === 61 || n === 60 || n === 62 || n === 126) return GATE_FULL;
       soft = true;
-    } else if (k === G_MAYBE && isSpecial(v, i, c)) return GATE_FULL;
+    } else if (k === G_MAYBE) {
+      // "scale=3.00", "v=2" (user agents, settings): a name assigned a number is SQL only with an SQL word.
+      if (c === 61 && softAssignment(v, i)) soft = true;
+      else if (isSpecial(v, i, c)) return GATE_FULL;
+    }
     i++;
   }
   if (digits && numericWord) return GATE_FULL;
   if (soft && sqlWordIn(v)) return GATE_FULL;
   return catalog ? GATE_CATALOG : GATE_NONE;
+}
+
+/** Is the "#" at i between a letter and a digit ("linux#5", not "1#" or "'#")? */
+function hashInName(v: string, i: number): boolean {
+  const p = v.charCodeAt(i - 1) | 32;
+  const n = v.charCodeAt(i + 1);
+  return p >= 97 && p <= 122 && n >= 48 && n <= 57;
+}
+
+/** Is the "=" at i between a letter and a digit ("scale=3", not "1=1" or "a='x'")? */
+function softAssignment(v: string, i: number): boolean {
+  const p = v.charCodeAt(i - 1) | 32;
+  const n = v.charCodeAt(i + 1);
+  return p >= 97 && p <= 122 && n >= 48 && n <= 57;
+}
+
+/** Is the word at [start, end) "case" followed by "when" ("case when x then y" has no punctuation)? */
+function caseWhenAt(v: string, start: number, end: number): boolean {
+  return isGap(v.charCodeAt(end)) && startsWithWord(v, start, 'case') && startsWithWord(v, end, 'when');
 }
 
 /** A blank between SQL words: whitespace, or "+" (a space in query strings and some path segments). */
@@ -1969,19 +2134,22 @@ export function readings(value: string, name = false): Ctx[] {
     if (run >= 3 && run % 2 === 1) p += run - 1;
     // A letter or digit right after the quote ("O'Brien", "it's", "5'11") keeps it inside prose.
     const after = value.charCodeAt(p + 1);
+    // A value that opens with an escaped quote ("\\"1 or 1-") means to break out even before a number.
+    const escaped = p === 1 && value.charCodeAt(0) === 92;
     if ((after >= 97 && after <= 122) || (after >= 65 && after <= 90) || (after >= 48 && after <= 57)) {
       const kw = tokenize(value, p + 1, 1)[0];
-      if (kw === undefined || kw.cls === T.WORD || kw.cls === T.NUMBER) continue;
+      if (kw === undefined || kw.cls === T.WORD || (kw.cls === T.NUMBER && !escaped)) continue;
     }
     const tokens = tokenize(value, p + 1);
     const first = tokens[0];
     // A word or number right after the quote ("O'Brien", "it's", "5'11") keeps the quote inside prose.
     if (first !== undefined && first.start === p + 1) {
-      if (first.cls === T.WORD || first.cls === T.NUMBER || first.cls === T.OPEN_STRING) continue;
+      if (first.cls === T.WORD || (first.cls === T.NUMBER && !escaped) || first.cls === T.OPEN_STRING)
+        continue;
       if (first.cls === T.STRING) continue;
     }
     if (first !== undefined && first.cls === T.WORD) continue;
-    out.push({ tokens, breakout: true, value });
+    out.push({ tokens, breakout: true, value, name });
   }
   return out;
 }

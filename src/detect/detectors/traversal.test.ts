@@ -159,6 +159,58 @@ describe('remote file inclusion', () => {
   });
 });
 
+describe('null-byte truncation', () => {
+  it('flags a NUL right after a file name with an extension', () => {
+    for (const v of ['shell.php%00.png', 'file.txt\0.jpg', '../../x.inc%00', 'avatar.phtml\0'])
+      assert.equal(attack(v, 'query', 'file'), true, v);
+  });
+
+  it('leaves versions, words and uploaded file contents alone', () => {
+    for (const v of ['v1.2%00', 'hello%00world', 'x%00', 'report.pdf', 'a.b'])
+      assert.equal(attack(v, 'query', 'file'), false, v);
+    assert.equal(attack('GIF89a.png\0.jpg\0\0', 'multipart', 'upload'), false);
+  });
+});
+
+describe('remote file inclusion: truncation and file-transfer URLs', () => {
+  it('flags a "??", NUL, or "#" after a script file, and a value that is an ftp:// URL, at PL2', () => {
+    for (const v of [
+      'http://attacker.example/shell.txt??',
+      'http://attacker.example/shell.txt\0',
+      'http://attacker.example/shell.txt%00',
+      'http://attacker.example/shell.txt#',
+      'https://attacker.example/c99.php#',
+      'ftp://files.attacker.example',
+      'ftps://files.attacker.example/x.txt',
+      '//attacker.example/shell.txt?',
+    ])
+      assert.equal(attack(v), true, v);
+    // "#" and ftp:// count at PL2 only.
+    assert.equal(attack('http://attacker.example/shell.txt#', 'query', 'x', 1), false);
+    assert.equal(attack('ftp://files.attacker.example', 'query', 'x', 1), false);
+  });
+
+  it('leaves webhooks, avatars, redirect URIs, bookmarks, Markdown links and ftp mentions alone', () => {
+    for (const v of [
+      'https://hooks.example.com/services/T000/B000/XXXX',
+      'https://cdn.example.com/avatars/42.png',
+      'https://app.example.com/oauth/callback',
+      'https://example.com/#',
+      'https://example.com/#/dashboard',
+      'https://docs.example.com/index.html#',
+      'https://example.com/page#section-2',
+      'See [the docs](https://docs.example.com/setup.php) for details.',
+      'Download it from ftp://ftp.example.org/pub/ or the website.',
+      'ftp: disabled',
+      '//api/v1?',
+      '// is this a comment?',
+      'what is //x.y/z?',
+    ])
+      assert.equal(attack(v), false, v);
+    assert.equal(attack('https://app.example.com/oauth/callback', 'query', 'redirect_uri'), false);
+  });
+});
+
 describe('robustness', () => {
   it('never throws and stays fast on arbitrary and hostile strings', async () => {
     const fc = (await import('fast-check')).default;

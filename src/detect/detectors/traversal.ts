@@ -710,6 +710,7 @@ const DEV_SERVER = lfi('dev-server-fs', 1, 5);
 const DUMP = lfi('backup-file', 1, 5);
 const DUMP_SOLE = lfi('backup-file', 2, 5);
 const LOG_FILE = lfi('log-file', 2, 5);
+const NUL_TRUNCATION = lfi('null-byte', 1, 5);
 
 /** A whole path segment of the URL path (the engine hands them one by one). */
 function pathSegment(raw: string, c: Canonical, out: Finding[]): void {
@@ -774,10 +775,40 @@ function mayHoldPath(v: string): boolean {
   );
 }
 
+function isFileNameChar(c: number): boolean {
+  const l = c | 32;
+  return (l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 45 || c === 46;
+}
+
+/**
+ * "shell.php\0.png", "../x.txt\0": a NUL right after a file name with an extension cuts off the
+ * extension a C-level file API would see (the classic null-byte truncation). Text never holds NUL;
+ * uploaded file contents (multipart parts, raw bodies) may, so those are not checked.
+ */
+function nulTruncation(v: string, input: Input): boolean {
+  const l = input.location;
+  if (l === 'multipart' || l === 'xml' || (l === 'body' && input.name === '')) return false;
+  const nul = v.indexOf('\0');
+  if (nul < 3) return false;
+  let k = nul - 1;
+  let dot = -1;
+  while (k >= 0 && nul - k <= 64 && isFileNameChar(v.charCodeAt(k))) {
+    if (dot === -1 && v.charCodeAt(k) === 46) dot = k;
+    k--;
+  }
+  // "name.ext" with an extension of 1 to 5 characters and a name before the dot.
+  if (dot === -1 || dot === k + 1 || nul - dot < 2 || nul - dot > 6) return false;
+  const e = v.charCodeAt(dot + 1) | 32;
+  if (e < 97 || e > 122) return false;
+  const after = v.charCodeAt(nul + 1);
+  return nul + 1 === v.length || after === 46 || after === 0 || after === 63 || after === 35;
+}
+
 export const traversalDetector: Detector = {
   family: 'lfi',
   detect(value: string, input: Input, out: Finding[]): void {
     if (value.length < 2 || (input.location !== 'path' && !mayHoldPath(value))) return;
+    if (nulTruncation(value, input)) out.push(NUL_TRUNCATION);
     inspectTraversal(value, input, out);
   },
 };
@@ -796,6 +827,8 @@ const IP_URL = rfi('ip-url', 2, 5);
 const IP_SCRIPT = rfi('ip-url', 1, 5);
 const TRAILING_QUERY = rfi('trailing-query', 1, 5);
 const INCLUDE_PARAM = rfi('include-param', 1, 5);
+const FTP_URL = rfi('ftp-url', 2, 5);
+const TRAILING_HASH = rfi('trailing-fragment', 2, 5);
 
 /** Stream wrappers and schemes that read files or reach raw sockets (PHP, Java, curl). */
 const WRAPPER_SCHEMES = new Set([
@@ -887,21 +920,69 @@ function wrapperSchemes(s: string, out: Finding[]): void {
   }
 }
 
-/** "http://host/shell.txt?" and bare "http?": the trailing "?" cuts off a suffix the server appends. */
-function trailingQuery(s: string): boolean {
+/**
+ * "http://host/shell.txt?", "…/shell.txt??", "…/shell.txt\0", "…/shell.txt#" and bare "http?": a
+ * trailing "?", NUL or "#" cuts off a suffix the server appends to the path it includes. A URL
+ * ending in "?" alone is enough; NUL and "#" only after a file name. "#" is also what a link to
+ * "#" leaves in the address bar ("…/index.html#"), so it only counts at PL2 ('hash').
+ */
+function trailingQuery(s: string): 'query' | 'hash' | undefined {
   const t = s.trim();
-  if (!t.endsWith('?') || t.length > 2048) return false;
-  let i = 0;
-  while (i < t.length && (t.charCodeAt(i) | 32) >= 97 && (t.charCodeAt(i) | 32) <= 122) i++;
-  if (!FETCH_SCHEMES.has(t.slice(0, i).toLowerCase()) && t.slice(0, i).toLowerCase() !== 'file') return false;
-  if (i === t.length - 1) return true;
-  if (!t.startsWith('://', i)) return false;
-  for (let k = i + 3; k < t.length - 1; k++) {
-    const c = t.charCodeAt(k);
-    if (c <= 32 || c === 63 || c === 35) return false;
+  if (t.length > 2048) return undefined;
+  let end = t.length;
+  let hash = false;
+  let nul = false;
+  while (end > 0 && t.length - end < 4) {
+    const c = t.charCodeAt(end - 1);
+    if (c === 63) end--;
+    else if (c === 35) {
+      hash = true;
+      end--;
+    } else if (c === 0) {
+      nul = true;
+      end--;
+    } else break;
   }
-  return true;
+  if (end === t.length) return undefined;
+  let i = 0;
+  // "//host.tld/path?": a protocol-relative URL (its host must hold a dot and a path follow).
+  const relative = t.startsWith('//') && relativeHostEnd(t, end) !== -1;
+  if (!relative) {
+    while (i < end && (t.charCodeAt(i) | 32) >= 97 && (t.charCodeAt(i) | 32) <= 122) i++;
+    if (!FETCH_SCHEMES.has(t.slice(0, i).toLowerCase()) && t.slice(0, i).toLowerCase() !== 'file')
+      return undefined;
+    if (i === end) return hash || nul ? undefined : 'query';
+    if (!t.startsWith('://', i)) return undefined;
+  } else i = -1;
+  let slash = -1;
+  for (let k = i + 3; k < end; k++) {
+    const c = t.charCodeAt(k);
+    if (c <= 32 || c === 63 || c === 35) return undefined;
+    if (c === 47) slash = k;
+  }
+  if (!hash && !nul) return 'query';
+  // The last path segment names a file: "name.ext".
+  if (slash === -1) return undefined;
+  const dot = t.lastIndexOf('.', end - 1);
+  if (dot <= slash + 1 || dot >= end - 1) return undefined;
+  if (nul) return 'query';
+  // "#" only after a file a server would run or read as code ("shell.txt#", not "index.html#").
+  return INCLUDED_EXT.has(t.slice(dot + 1, end).toLowerCase()) ? 'hash' : undefined;
 }
+
+/** Where the host of "//host.tld/…" ends (at its "/"), or -1 when it is not a dotted host name. */
+function relativeHostEnd(t: string, end: number): number {
+  let dot = false;
+  for (let k = 2; k < end && k < 258; k++) {
+    const c = t.charCodeAt(k) | 32;
+    if (c === 47) return dot && k > 4 ? k : -1;
+    if (c === 46) dot = true;
+    else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 58)) return -1;
+  }
+  return -1;
+}
+
+const INCLUDED_EXT = new Set(['txt', 'php', 'phtml', 'inc', 'asp', 'aspx', 'jsp', 'cgi', 'pl', 'py', 'sh']);
 
 /** Parameter names that hand a path to include(): "mosConfig_absolute_path", "_CONF[path]", "include_dir". */
 function includeName(name: string): boolean {
@@ -914,11 +995,16 @@ function includeName(name: string): boolean {
 
 function inspectRfi(s: string, input: Input, out: Finding[]): void {
   wrapperSchemes(s, out);
-  if (trailingQuery(s)) out.push(TRAILING_QUERY);
+  const trailing = trailingQuery(s);
+  if (trailing !== undefined) out.push(trailing === 'query' ? TRAILING_QUERY : TRAILING_HASH);
   const urls = findUrls(s);
   for (const u of urls) {
     if (!FETCH_SCHEMES.has(u.scheme) || u.slashes < 2) continue;
     if (u.start === 0 && input.name !== '' && includeName(input.name)) out.push(INCLUDE_PARAM);
+    // A value that is an ftp:// or ftps:// URL: APIs take web URLs (webhooks, avatars, redirects);
+    // a file-transfer URL is what include() and file_get_contents() fetch a remote file from.
+    if (u.scheme.startsWith('ftp') && u.host !== '' && startsValue(s, u.start, isMarkup(input)))
+      out.push(FTP_URL);
     const info = classifyHost(u.host);
     // Only a value that is the URL: an address inside a config file or prose is a mention.
     if (!info.ip || !startsValue(s, u.start, isMarkup(input))) continue;
@@ -932,7 +1018,7 @@ export const rfiDetector: Detector = {
   family: 'rfi',
   detect(value: string, input: Input, out: Finding[]): void {
     if (value.length < 4 || value.indexOf(':') === -1) {
-      if (value.endsWith('?') && trailingQuery(value)) out.push(TRAILING_QUERY);
+      if (value.endsWith('?') && trailingQuery(value) === 'query') out.push(TRAILING_QUERY);
       return;
     }
     if (input.location === 'header' && (input.name === 'referer' || input.name === 'origin')) return;

