@@ -297,6 +297,7 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       routes: routes as CompiledRoute[],
       problemTypeBase: config.errors.typeBase,
       trust,
+      stores,
       close(force = false) {
         closed ??= (async () => {
           await Promise.allSettled(closers.map(async (c) => c()));

@@ -1,5 +1,6 @@
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
 import type { Registry } from '../core/registry.js';
+import { AdminSchema, ObservabilitySchema } from '../observability/schema.js';
 
 /**
  * The config schema. TypeScript types come from the same definitions (Static<…>), and
@@ -396,6 +397,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'Logging.' },
     ),
     stores: StoresSchema,
+    admin: AdminSchema,
+    observability: ObservabilitySchema,
     shutdown: Type.Object(
       {
         graceMs: Type.Integer({

@@ -1,4 +1,5 @@
 import type { TrustedProxies } from '../server/trust.js';
+import type { Stores } from '../stores/types.js';
 import type { Phase } from './phases.js';
 import type {
   ConnectionHook,
@@ -58,6 +59,8 @@ export interface Plan {
   readonly problemTypeBase: string;
   /** Trusted proxies per listener name: part of the plan so a reload changes them too. */
   readonly trust: ReadonlyMap<string, TrustedProxies>;
+  /** The plan's shared state (key store, Redis, counters): the admin API manages keys through it. */
+  readonly stores: Stores;
   /** Releases pools and stages; `force` cuts upstream calls still running instead of waiting. */
   close(force?: boolean): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { type AdminServer, startAdmin } from '../admin/server.js';
 import { compilePlan } from '../config/compile.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
@@ -13,6 +14,8 @@ import { chainOf, reply, runRequest, sendError } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
 import { rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
+import { Observability } from '../observability/hub.js';
+import { attachParts } from '../observability/parts.js';
 import { createDefaultRegistry } from '../plugins/index.js';
 import { createTlsServer } from './tls.js';
 import { plainIp, TrustedProxies } from './trust.js';
@@ -160,12 +163,35 @@ export class Gateway {
   readonly #retired = new Set<Plan>();
   #reloading: Promise<unknown> = Promise.resolve();
   #drained: (() => void) | undefined;
+  /** Metrics, audit trail, anomaly detection: one hub for the process, kept across reloads. */
+  readonly obs: Observability;
+  #admin: AdminServer | undefined;
 
   private constructor(plan: Plan, loaded: LoadedConfig, logger: Logger, registry: Registry) {
     this.#plan = plan;
     this.#loaded = loaded;
     this.#logger = logger;
     this.#registry = registry;
+    this.obs = new Observability(loaded.config.observability, logger, {
+      inFlight: () => this.#inFlight,
+      configVersion: () => this.#plan.version,
+      startedAt: Date.now(),
+    });
+    attachParts(this.obs, loaded);
+  }
+
+  /** The running config as loaded (secret paths included, for redaction). */
+  get loaded(): LoadedConfig {
+    return this.#loaded;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /** The admin listener, once started by listen() (when admin.enabled). */
+  get admin(): AdminServer | undefined {
+    return this.#admin;
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
@@ -200,6 +226,7 @@ export class Gateway {
       this.#retired.add(old);
       this.#retireIfIdle(old);
       this.#logger.info({ version: plan.version }, 'config reloaded');
+      this.obs.emit({ type: 'config.applied', at: Date.now(), severity: 'info', code: `v${plan.version}` });
       return plan;
     });
     this.#reloading = next.catch(() => undefined);
@@ -233,6 +260,8 @@ export class Gateway {
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       bound.push({ name: config.name, port, url: `${listener.scheme}://${host}:${port}` });
     }
+    const admin = this.#loaded.config.admin;
+    if (admin.enabled && this.#admin === undefined) this.#admin = await startAdmin(admin, this);
     return bound;
   }
 
@@ -429,6 +458,7 @@ export class Gateway {
         this.#logger.error({ err, reqId: ctx.id }, 'log hook failed');
       }
     }
+    this.obs.requestFinished(ctx);
     if (this.#retired.size > 0) this.#retireIfIdle(ctx.plan);
     if (this.#server.draining && this.#inFlight === 0) this.#drained?.();
   }
@@ -464,6 +494,8 @@ export class Gateway {
     await Promise.all(closed);
     await Promise.allSettled([...this.#retired].map((p) => p.close(true)));
     await this.#plan.close(!drained);
+    await this.#admin?.close();
+    await this.obs.close();
     if (cut > 0) this.#logger.warn({ cut }, 'shutdown deadline passed; requests still in flight were cut');
     return { cut };
   }

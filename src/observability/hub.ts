@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import type { RequestContext } from '../core/context.js';
+import { EventBus, eventsOf, type RequestRecord, recordOf, type SecurityEvent } from './events.js';
+import type { ObservabilityConfig } from './schema.js';
+
+/** A part that sees every finished request (metrics, traffic series, anomaly detector). */
+export interface RequestObserver {
+  observe(r: RequestRecord): void;
+}
+
+/** A part with something to release when the gateway stops. */
+export interface Closable {
+  close(): void | Promise<void>;
+}
+
+/**
+ * What the gateway exposes to the observability parts and the admin API, without them importing
+ * the server: read-only views and the few actions the admin API may take.
+ */
+export interface GatewayView {
+  readonly inFlight: () => number;
+  readonly configVersion: () => number;
+  readonly startedAt: number;
+}
+
+/**
+ * The observability hub: created once per gateway process (it outlives config reloads), fed one
+ * RequestRecord per finished request and the security events they stand for. The parts — metrics,
+ * audit trail, anomaly detector, admin API — attach to it; each failure inside a part is its own
+ * and never reaches a request.
+ */
+export class Observability {
+  readonly events = new EventBus();
+  readonly #observers: RequestObserver[] = [];
+  readonly #closables: Closable[] = [];
+  readonly logger: Logger;
+  readonly config: ObservabilityConfig;
+  readonly gateway: GatewayView;
+
+  constructor(config: ObservabilityConfig, logger: Logger, gateway: GatewayView) {
+    this.config = config;
+    this.logger = logger;
+    this.gateway = gateway;
+  }
+
+  /** Adds a part that sees every finished request. */
+  observe(o: RequestObserver): void {
+    this.#observers.push(o);
+  }
+
+  /** Adds a part to close with the gateway. */
+  own(c: Closable): void {
+    this.#closables.push(c);
+  }
+
+  /** Called once per finished request by the gateway (after the log hooks). */
+  requestFinished(ctx: RequestContext): void {
+    const r = recordOf(ctx, Date.now());
+    for (let i = 0; i < this.#observers.length; i++) {
+      try {
+        (this.#observers[i] as RequestObserver).observe(r);
+      } catch (err) {
+        this.logger.error({ err }, 'observability: a part failed on a request');
+      }
+    }
+    const events = eventsOf(r);
+    for (let i = 0; i < events.length; i++) this.events.emit(events[i] as SecurityEvent);
+  }
+
+  /** Records an event that is not a request's (key created, config applied, admin action…). */
+  emit(e: SecurityEvent): void {
+    this.events.emit(e);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#closables.map((c) => c.close()));
+  }
+}
