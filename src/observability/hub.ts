@@ -29,8 +29,73 @@ export interface GatewayView {
  * audit trail, anomaly detector, admin API — attach to it; each failure inside a part is its own
  * and never reaches a request.
  */
+/** The metrics part, as the admin API reads it (src/observability/metrics.ts). */
+export interface MetricsPart {
+  render(): Promise<string>;
+  readonly contentType: string;
+  /** One point per second for the last `seconds` (dashboard charts). */
+  traffic(seconds: number): TrafficPoint[];
+  overview(): Overview;
+}
+
+export interface TrafficPoint {
+  readonly t: number;
+  readonly requests: number;
+  readonly errors4xx: number;
+  readonly errors5xx: number;
+  readonly blocked: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface Overview {
+  readonly totals: { requests: number; errors4xx: number; errors5xx: number; blocked: number };
+  readonly blockedByReason: Record<string, number>;
+  readonly topIps: { ip: string; count: number }[];
+  readonly topKeys: { key: string; count: number }[];
+}
+
+export interface AuditQuery {
+  readonly type?: string;
+  readonly since?: number;
+  readonly until?: number;
+  readonly actor?: string;
+  readonly ip?: string;
+  readonly route?: string;
+  readonly limit?: number;
+}
+
+/** The audit trail, as the admin API reads it (src/observability/audit-store.ts). */
+export interface AuditPart {
+  query(q: AuditQuery): unknown[];
+  exportJsonl(q: AuditQuery, write: (line: string) => void): number;
+  verify(): { ok: boolean; checked: number; brokenAt?: number };
+}
+
+export interface Alert {
+  readonly id: string;
+  readonly at: number;
+  readonly rule: string;
+  readonly severity: 'info' | 'warning' | 'critical';
+  readonly subject: { kind: 'ip' | 'principal' | 'key' | 'route'; id: string };
+  readonly summary: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** The anomaly detector, as the admin API and the request path read it (src/observability/anomaly.ts). */
+export interface AnomalyPart {
+  alerts(limit: number): Alert[];
+  blocks(): { id: string; kind: 'ip' | 'principal' | 'key'; subject: string; until: number; reason: string }[];
+  unblock(id: string): boolean;
+  /** Milliseconds an address group or principal stays blocked (0: not blocked). */
+  blockedFor(ip: string, principal: string | undefined): number;
+}
+
 export class Observability {
   readonly events = new EventBus();
+  metricsPart: MetricsPart | undefined;
+  auditPart: AuditPart | undefined;
+  anomalyPart: AnomalyPart | undefined;
   readonly #observers: RequestObserver[] = [];
   readonly #closables: Closable[] = [];
   readonly logger: Logger;
