@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { VERSION } from '../version.js';
+import { registerAuditCommand } from './audit.js';
 import { checkCommand } from './check.js';
 import { registerKeysCommand } from './keys.js';
 import { registerPolicyCommand } from './policy.js';
@@ -101,6 +102,7 @@ program
 
 registerKeysCommand(program, defaultConfig);
 registerPolicyCommand(program);
+registerAuditCommand(program, defaultConfig);
 
 try {
   await program.parseAsync(process.argv);

@@ -176,6 +176,13 @@ export const ERRORS = {
       'The client address (the TCP peer, or the X-Forwarded-For client when the peer is a trusted proxy) is on a deny list or not on the allow list of ip-rules.',
     fix: 'Call from an allowed network, or ask the gateway operators to add your address to ip-rules.',
   },
+  CLIENT_BLOCKED: {
+    status: 403,
+    title: 'Client temporarily blocked',
+    meaning:
+      'The anomaly detector (observability.anomaly.autoBlock, mode enforce) blocked the client address group (IPv4 address, IPv6 /64) for a while after an alert (credential stuffing, error spikes, enumeration, scraping). The block expires on its own.',
+    fix: 'Wait for the block to expire, or ask the gateway operators to lift it (DELETE /api/v1/blocks/:id on the admin API) if it was a false alarm.',
+  },
   ROUTE_NOT_FOUND: {
     status: 404,
     title: 'No route matches this request',
@@ -292,6 +299,34 @@ export const ERRORS = {
     meaning:
       'The upstream answered with a 5xx, or (contract plugin) with a stack trace, a framework debug page or a database error message at any status; its body is replaced by this problem so no internal detail leaks (the status is kept). See response-hygiene.maskUpstreamErrors and contract.response.hideLeaks.',
     fix: "Look at the upstream's own logs, using the request id.",
+  },
+  ADMIN_UNAUTHENTICATED: {
+    status: 401,
+    title: 'Admin token required',
+    meaning:
+      'An admin API call (admin listener) carried no bearer token, or one that matches none of admin.tokens.',
+    fix: 'Send "Authorization: Bearer <token>" with a token listed in admin.tokens.',
+  },
+  ADMIN_FORBIDDEN: {
+    status: 403,
+    title: 'Not allowed on the admin listener',
+    meaning:
+      "The admin token's role is below what the call needs (viewer < operator < admin), or the client address is outside admin.allowFrom, or the admin listener requires a client certificate (admin.tls.clientCa) that did not verify.",
+    fix: 'Use a token with the needed role, connect from an address in admin.allowFrom, with a client certificate signed by admin.tls.clientCa when it is set.',
+  },
+  ADMIN_FEATURE_DISABLED: {
+    status: 503,
+    title: 'Feature not enabled',
+    meaning:
+      'The admin API call needs a part that is turned off in this config (observability.metrics, observability.audit, observability.anomaly) or a key store the config does not set up.',
+    fix: 'Enable the part in the config (observability.*.enabled: true) and apply it.',
+  },
+  ADMIN_CONFIG_INVALID: {
+    status: 422,
+    title: 'Config not applied',
+    meaning:
+      'The config posted to the admin API (apply, rollback) did not parse, validate or compile; the running config is unchanged. The problem\'s "errors" member lists each issue.',
+    fix: 'Fix the listed issues (POST /api/v1/config/validate checks a config without applying it).',
   },
   INTERNAL_ERROR: {
     status: 500,

@@ -24,3 +24,29 @@ describe('addressGroup', () => {
     assert.equal(addressGroup('2001:db8::1', 128), '2001:db8:0:0:0:0:0:1');
   });
 });
+
+describe('addressGroup: IPv4 inside IPv6, in every spelling', () => {
+  it('reads mapped and compatible addresses as the IPv4 address they carry', () => {
+    for (const s of [
+      '::ffff:1.2.3.4',
+      '0:0:0:0:0:ffff:1.2.3.4',
+      '::ffff:102:304',
+      '0:0:0:0:0:FFFF:0102:0304',
+      '::1.2.3.4',
+    ])
+      assert.equal(addressGroup(s), '1.2.3.4', s);
+    assert.equal(addressGroup('::ffff:5.6.7.8'), '5.6.7.8');
+    // Loopback and the unspecified address are not IPv4-compatible addresses.
+    assert.equal(addressGroup('::1'), '0:0:0:0::/64');
+    assert.equal(addressGroup('::'), '0:0:0:0::/64');
+  });
+
+  it('keeps a dotted tail in a non-mapped address in its /64', () => {
+    assert.equal(addressGroup('64:ff9b::192.0.2.33'), '64:ff9b:0:0::/64');
+    assert.equal(addressGroup('2001:db8:1:2:3:4:1.2.3.4'), '2001:db8:1:2::/64');
+  });
+
+  it('returns what is not an address unchanged', () => {
+    assert.equal(addressGroup('not-an-ip'), 'not-an-ip');
+  });
+});

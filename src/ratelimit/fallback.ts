@@ -81,6 +81,7 @@ export class ResilientBackend implements LimitBackend {
       try {
         const d = await this.timed(this.primary.charge(charges, now));
         this.recovered();
+        void this.#retryReleases();
         return d;
       } catch (err) {
         this.failed(err);
@@ -92,14 +93,45 @@ export class ResilientBackend implements LimitBackend {
     throw new LimitStoreUnavailable();
   }
 
+  /** Releases the store could not take (down, slow): retried on the next call that reaches it. */
+  readonly #pendingReleases = new Map<string, string>();
+
+  #retryReleases(): Promise<unknown> {
+    if (this.#pendingReleases.size === 0) return Promise.resolve();
+    const batch = [...this.#pendingReleases];
+    this.#pendingReleases.clear();
+    return Promise.allSettled(
+      batch.map(([token, key]) =>
+        this.primary.release(key, token).catch(() => this.#queueRelease(key, token)),
+      ),
+    );
+  }
+
+  #queueRelease(key: string, token: string): void {
+    // Bounded: past this many, the slot lapses by its lease in the store.
+    if (this.#pendingReleases.size < 10_000) this.#pendingReleases.set(token, key);
+  }
+
   async acquire(key: string, limit: number, leaseMs: number, token: string, now: number): Promise<Lease> {
     if (this.isUp()) {
+      // Slots whose release could not be sent are given back first: a client must not be refused
+      // for its own earlier requests.
+      if (this.#pendingReleases.size > 0) await this.timed(this.#retryReleases()).catch(() => undefined);
+      const attempt = this.primary.acquire(key, limit, leaseMs, token, now);
       try {
-        const l = await this.timed(this.primary.acquire(key, limit, leaseMs, token, now));
+        const l = await this.timed(attempt);
         this.recovered();
         return l;
       } catch (err) {
         this.failed(err);
+        // A slot the store grants after we stopped waiting is given back, or it would stay taken
+        // for its whole lease.
+        attempt.then(
+          (late) => {
+            if (late.acquired) this.primary.release(key, token).catch(() => this.#queueRelease(key, token));
+          },
+          () => undefined,
+        );
       }
     } else this.failed(new Error('connection down'));
     this.stats.fallbacks++;
@@ -111,12 +143,16 @@ export class ResilientBackend implements LimitBackend {
   async release(key: string, token: string): Promise<void> {
     // The slot may live in either place; releasing an absent token is a no-op in both.
     this.local.releaseNow(key, token);
-    if (!this.isUp()) return;
+    if (!this.isUp()) {
+      this.#queueRelease(key, token);
+      return;
+    }
     try {
       await this.timed(this.primary.release(key, token));
+      void this.#retryReleases();
     } catch (err) {
-      // The lease lapses by itself in the store.
       this.failed(err);
+      this.#queueRelease(key, token);
     }
   }
 

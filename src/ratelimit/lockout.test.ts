@@ -108,3 +108,18 @@ describe('lockout counters', () => {
     assert.equal(lockoutAddress('2001:db8:1:2:aaaa::1'), lockoutAddress('2001:db8:1:2:bbbb::2'));
   });
 });
+
+describe('memory lockout eviction', () => {
+  it('a flood of junk keys never drops a block in force', () => {
+    let t = 1_000_000;
+    const c = memoryCounters(100, () => t);
+    const rule = { threshold: 3, windowMs: 60_000, lockoutMs: 900_000, maxLockoutMs: 900_000 };
+    for (let i = 0; i < 3; i++) c.fail('alice', rule);
+    assert.ok((c.blockedFor('alice') as number) > 0);
+    for (let i = 0; i < 1000; i++) {
+      t += 1;
+      c.fail(`junk-${i}`, rule);
+    }
+    assert.ok((c.blockedFor('alice') as number) > 800_000, 'still blocked after 1000 other keys');
+  });
+});

@@ -58,14 +58,31 @@ export function memoryCounters(maxEntries: number, now: () => number = Date.now)
       let e = entries.get(key);
       if (e === undefined) {
         if (entries.size >= maxEntries) {
-          // Bounded: drop the oldest tenth (Map keeps insertion order).
-          let drop = Math.ceil(maxEntries / 10);
-          for (const k of entries.keys()) {
-            entries.delete(k);
-            if (--drop === 0) break;
+          // Bounded: make room by dropping what no longer matters first — entries with no block in
+          // force, no strikes to remember and an ended window; then plain counts (least recently
+          // failed first: a failure moves its entry to the end). Active blocks and remembered
+          // strikes go last, so a flood of junk keys cannot wipe a block.
+          const want = Math.ceil(maxEntries / 10);
+          let dropped = 0;
+          for (const pass of [0, 1, 2]) {
+            for (const [k, old] of entries) {
+              if (dropped >= want) break;
+              const blocked = old.blockedUntil > t;
+              const remembered = old.strikes > 0 && old.strikesExpire > t;
+              const counting = old.windowEnds > t && old.count > 0;
+              if (pass === 0 && (blocked || remembered || counting)) continue;
+              if (pass === 1 && (blocked || remembered)) continue;
+              entries.delete(k);
+              dropped++;
+            }
+            if (dropped >= want) break;
           }
         }
         e = { count: 0, windowEnds: t + rule.windowMs, blockedUntil: 0, strikes: 0, strikesExpire: 0 };
+        entries.set(key, e);
+      } else {
+        // Least recently failed last: eviction takes the front.
+        entries.delete(key);
         entries.set(key, e);
       }
       if (t >= e.windowEnds) {

@@ -156,8 +156,35 @@ describe('RedisLimitBackend', { skip }, () => {
       );
       assert.equal(d.allowed, false);
       assert.equal(await redis.exists(`${prefix}rl:{${k}}:g`, `${prefix}rl:{${k}}:q`), 0);
-      assert.equal(await redis.zcard(`${prefix}rl:{${k}}:tiny`), 1);
+      // Admissions only: the running total is one more member, scored +inf.
+      assert.equal(await redis.zcount(`${prefix}rl:{${k}}:tiny`, '-inf', '(+inf'), 1);
     });
+  });
+
+  it('a full sliding window costs a refused request about what GCRA costs (never a read of the whole window)', async () => {
+    const b = local();
+    const k = fresh();
+    const w: SlidingWindowLimit = { kind: 'sliding-window', name: 'big', limit: 3000, windowMs: 86_400_000 };
+    const g: GcraLimit = { kind: 'gcra', name: 'one', limit: 1, windowMs: 86_400_000, burst: 1 };
+    for (let i = 0; i < 3000; i++) assert.equal((await b.charge([{ key: k, limit: w, cost: 1 }], T0 + i)).allowed, true);
+    await b.charge([{ key: k, limit: g, cost: 1 }], T0);
+    const time = async (limit: GcraLimit | SlidingWindowLimit): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 100; i++) {
+        const d = await b.charge([{ key: k, limit, cost: 1 }], T0 + 3000);
+        assert.equal(d.allowed, false);
+        // The wait is still exact: the oldest admission leaves the window first.
+        if (limit === w) assert.equal(d.retryAfterMs, 86_400_000 - 3000);
+      }
+      return Number(process.hrtime.bigint() - t0) / 1e6 / 100;
+    };
+    const gcraMs = await time(g);
+    const windowMs = await time(w);
+    assert.ok(windowMs < 3 * gcraMs + 0.5, `refused: window ${windowMs.toFixed(3)} ms vs gcra ${gcraMs.toFixed(3)} ms`);
+    // Admissions leaving the window bring the running total down by their cost.
+    const later = await b.charge([{ key: k, limit: w, cost: 1 }], T0 + 86_400_000 + 10);
+    assert.equal(later.allowed, true);
+    assert.equal(later.outcomes[0]?.remaining, 3000 - 3000 + 11 - 1);
   });
 
   it('a policy whose kind changed under the same name starts afresh (no WRONGTYPE until the old key expires)', async () => {

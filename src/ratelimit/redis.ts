@@ -57,7 +57,8 @@ end
  *                  one key holding its period's end rather than a key per period, since with
  *                  the server's clock the period is only known inside the script and a script's
  *                  keys are declared before it runs.
- * A window's set is read whole on each call: O(admissions in the window), at most `limit` members.
+ * A window's decision reads what left the window, the newest admission and the running total (a
+ * member scored +inf), plus the oldest few admissions when it must compute a wait: never the whole set.
  * The arithmetic mirrors MemoryLimitBackend operation for operation (same doubles): GCRA in exact
  * integers of 1/k ms, k = limit / gcd(limit, windowMs), as long as the values stay below 2^53;
  * otherwise in microseconds with the interval rounded to a whole microsecond (the only inexact case:
@@ -175,17 +176,31 @@ for i = 1, #KEYS do
   elseif kind == 'sliding-window' then
     local windowMs = tonumber(ARGV[a + 3])
     own(key, 'zset')
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - windowMs))
-    local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    local ts, costs, total = {}, {}, 0
-    for k = 1, #flat, 2 do
-      local c = tonumber(string.match(flat[k], ':([^:]+)$'))
-      ts[#ts + 1] = tonumber(flat[k + 1])
-      costs[#costs + 1] = c
-      total = total + c
+    -- The running total lives in the set as one member "#t:<total>" scored +inf (never expired by
+    -- time): a decision reads only what left the window, the newest admission, and — when it must
+    -- wait — the oldest few; never the whole window (a refused flood must not cost O(limit)).
+    local cutoff = now - windowMs
+    local tm = redis.call('ZRANGEBYSCORE', key, '+inf', '+inf')
+    local total = 0
+    local totalMember = tm[1]
+    if totalMember then total = tonumber(string.sub(totalMember, 4)) or 0 end
+    local expired = redis.call('ZRANGEBYSCORE', key, '-inf', num(cutoff))
+    if #expired > 0 then
+      for k = 1, #expired do
+        total = total - (tonumber(string.match(expired[k], ':([^:]+)$')) or 0)
+      end
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', num(cutoff))
     end
-    local newest = now - windowMs
-    if #ts > 0 then newest = ts[#ts] end
+    if total < 0 then total = 0 end
+    local newest = cutoff
+    local last = redis.call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if #last > 0 then newest = tonumber(last[2]) end
+    local function setTotal(t)
+      if totalMember then redis.call('ZREM', key, totalMember) end
+      if t > 0 then redis.call('ZADD', key, '+inf', '#t:' .. num(t)) end
+      totalMember = nil
+    end
+    if #expired > 0 then setTotal(total) end
     local u = {
       ok = total + cost <= limit,
       remaining = math.max(0, limit - total),
@@ -193,24 +208,35 @@ for i = 1, #KEYS do
       retry = 0,
     }
     if total + cost > limit then
-      -- Wait until enough of the oldest admissions leave the window.
+      -- Wait until enough of the oldest admissions leave the window: read them a few at a time.
       local need = total + cost - limit
       local at = now
-      local k = 1
-      while k <= #ts and need > 0 do
-        need = need - costs[k]
-        at = ts[k] + windowMs
-        k = k + 1
+      local offset = 0
+      while need > 0 do
+        local chunk = redis.call('ZRANGE', key, offset, offset + 15, 'WITHSCORES')
+        if #chunk == 0 then break end
+        for k = 1, #chunk, 2 do
+          if need <= 0 then break end
+          if string.sub(chunk[k], 1, 3) ~= '#t:' then
+            need = need - (tonumber(string.match(chunk[k], ':([^:]+)$')) or 0)
+            at = tonumber(chunk[k + 1]) + windowMs
+          end
+        end
+        offset = offset + 16
       end
       local r = math.max(1, at - now)
       if cost > limit then r = windowMs end
       p = { u = u, o = { ok = false, remaining = u.remaining, reset = u.reset, retry = r } }
     else
+      local newTotal = total + cost
       p = {
         u = u,
         o = { ok = true, remaining = limit - total - cost, reset = windowMs, retry = 0 },
         write = function()
           redis.call('ZADD', key, num(now), num(now) .. ':' .. id .. ':' .. i .. ':' .. num(cost))
+          local cur = redis.call('ZRANGEBYSCORE', key, '+inf', '+inf')
+          if cur[1] then redis.call('ZREM', key, cur[1]) end
+          redis.call('ZADD', key, '+inf', '#t:' .. num(newTotal))
           redis.call('PEXPIRE', key, ms(windowMs))
         end,
       }

@@ -10,12 +10,14 @@ import type { ListenerConfig } from '../config/schema.js';
 import { type ClientCertificate, RequestContext, type ServerState } from '../core/context.js';
 import type { ErrorCode } from '../core/errors.js';
 import { GatewayError } from '../core/errors.js';
+import { addressGroup } from '../core/ip.js';
 import { chainOf, reply, runRequest, sendError } from '../core/pipeline.js';
 import type { Plan } from '../core/plan.js';
 import { rawProblemResponse } from '../core/problem.js';
 import type { Registry } from '../core/registry.js';
 import { Observability } from '../observability/hub.js';
 import { attachParts } from '../observability/parts.js';
+import { traceRequest } from '../observability/tracing.js';
 import { createDefaultRegistry } from '../plugins/index.js';
 import { createTlsServer } from './tls.js';
 import { plainIp, TrustedProxies } from './trust.js';
@@ -25,6 +27,19 @@ export interface GatewayOptions {
   readonly logger: Logger;
   readonly registry?: Registry;
 }
+
+/** One applied config, kept in memory for the admin API's history and rollback (last 20). */
+export interface AppliedConfig {
+  readonly version: number;
+  readonly appliedAt: number;
+  /** Who applied it: "startup", "reload" (SIGHUP), or the admin token name. */
+  readonly by: string;
+  /** The YAML text as posted to the admin API, when it came from there. */
+  readonly yaml: string | undefined;
+  readonly loaded: LoadedConfig;
+}
+
+const HISTORY_SIZE = 20;
 
 export interface BoundListener {
   readonly name: string;
@@ -166,6 +181,7 @@ export class Gateway {
   /** Metrics, audit trail, anomaly detection: one hub for the process, kept across reloads. */
   readonly obs: Observability;
   #admin: AdminServer | undefined;
+  readonly #history: AppliedConfig[] = [];
 
   private constructor(plan: Plan, loaded: LoadedConfig, logger: Logger, registry: Registry) {
     this.#plan = plan;
@@ -178,6 +194,23 @@ export class Gateway {
       startedAt: Date.now(),
     });
     attachParts(this.obs, loaded);
+    this.#history.push({
+      version: plan.version,
+      appliedAt: Date.now(),
+      by: 'startup',
+      yaml: undefined,
+      loaded,
+    });
+  }
+
+  /** The configs applied since start, oldest first (the last 20; the running one is last). */
+  get configHistory(): readonly AppliedConfig[] {
+    return this.#history;
+  }
+
+  /** The plugin registry the plan was compiled with (to validate a new config the same way). */
+  get registry(): Registry {
+    return this.#registry;
   }
 
   /** The running config as loaded (secret paths included, for redaction). */
@@ -213,7 +246,7 @@ export class Gateway {
    * Reloads run one at a time. The old plan's pools and stages are released once the last request
    * that started on it has finished.
    */
-  reload(loaded: LoadedConfig): Promise<Plan> {
+  reload(loaded: LoadedConfig, meta: { by?: string; yaml?: string } = {}): Promise<Plan> {
     const next = this.#reloading.then(async () => {
       const plan = await compilePlan(loaded, {
         registry: this.#registry,
@@ -226,7 +259,22 @@ export class Gateway {
       this.#retired.add(old);
       this.#retireIfIdle(old);
       this.#logger.info({ version: plan.version }, 'config reloaded');
-      this.obs.emit({ type: 'config.applied', at: Date.now(), severity: 'info', code: `v${plan.version}` });
+      const actor = meta.by ?? 'reload';
+      this.#history.push({
+        version: plan.version,
+        appliedAt: Date.now(),
+        by: actor,
+        yaml: meta.yaml,
+        loaded,
+      });
+      if (this.#history.length > HISTORY_SIZE) this.#history.shift();
+      this.obs.emit({
+        type: 'config.applied',
+        at: Date.now(),
+        severity: 'info',
+        actor,
+        code: `v${plan.version}`,
+      });
       return plan;
     });
     this.#reloading = next.catch(() => undefined);
@@ -410,6 +458,7 @@ export class Gateway {
       ctx.clientIp = trust.clientFrom(peer, Array.isArray(xff) ? xff.join(',') : xff);
     }
     ctx.traceparent = traceparentFor(req.headers.traceparent);
+    traceRequest(this.obs, ctx);
     ctx.expectContinue = expect === 'continue';
     ctx.server = this.#server;
     if (listener.mtls) ctx.clientCertificate = clientCertificateOf(req.socket as TLSSocket);
@@ -440,6 +489,16 @@ export class Gateway {
       res.shouldKeepAlive = false;
       sendError(ctx, new GatewayError('PIPELINE_LIMIT'), this.#logger);
       return;
+    }
+    // Automatic blocks of the anomaly detector (autoBlock enforce): the client's address group.
+    const anomaly = this.obs.anomalyPart;
+    if (anomaly !== undefined) {
+      const blockedMs = anomaly.blockedFor(addressGroup(ctx.clientIp), undefined);
+      if (blockedMs > 0) {
+        const headers = { 'retry-after': String(Math.ceil(blockedMs / 1000)) };
+        sendError(ctx, new GatewayError('CLIENT_BLOCKED', { headers }), this.#logger);
+        return;
+      }
     }
     runRequest(ctx, this.#logger);
   }

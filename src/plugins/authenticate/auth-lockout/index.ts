@@ -35,7 +35,8 @@ export const authLockoutSchema = Type.Object(
     }),
     maxEntries: Type.Integer({
       minimum: 1000,
-      description: 'Memory backend: most counters kept at once (the oldest are dropped first).',
+      description:
+        'Memory backend: most counters kept at once. Entries with nothing to remember go first, then plain counts (least recently failed first); blocks in force go last.',
       default: 100000,
     }),
   },

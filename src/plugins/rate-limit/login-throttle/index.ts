@@ -72,7 +72,8 @@ export const loginThrottleSchema = Type.Object(
     }),
     maxEntries: Type.Integer({
       minimum: 1000,
-      description: 'Memory backend: most counters kept at once (the oldest are dropped first).',
+      description:
+        'Memory backend: most counters kept at once. Entries with nothing to remember go first, then plain counts (least recently failed first); blocks in force go last.',
       default: 100000,
     }),
   },
@@ -196,6 +197,10 @@ export default definePlugin({
       else ms.then(log, () => undefined);
     }
 
+    /** Attempts in flight per counter key on this node (see throttleLogin). */
+    const pending = new Map<string, number>();
+    const ipInFlight = Math.max(1, config.perIp.freeAttempts);
+
     const parts: string[] = [];
     if (userRule !== undefined)
       parts.push(`username "${config.usernameField}" ${config.perUsername.freeAttempts} free`);
@@ -211,14 +216,28 @@ export default definePlugin({
         // since the request goes on and its outcome counts).
         if (ipLeft > 0 && enforce) throw throttled(ipLeft);
         const userKeys = await usernameKeys(ctx);
-        attempts.set(ctx, { ipKey, userKeys });
         const left = userKeys.length === 0 ? ipLeft : Math.max(ipLeft, await longest(userKeys));
         if (left > 0) throw throttled(left);
+        // Failures are counted when the upstream has answered, so attempts sent side by side would
+        // all be checked against the count as it stood: one attempt per username (and at most the
+        // free attempts per address) may be in flight on this node; the others wait their turn.
+        for (const key of userKeys) if ((pending.get(key) ?? 0) >= 1) throw throttled(1000);
+        if (ipKey !== undefined && (pending.get(ipKey) ?? 0) >= ipInFlight) throw throttled(1000);
+        for (const key of userKeys) pending.set(key, (pending.get(key) ?? 0) + 1);
+        if (ipKey !== undefined) pending.set(ipKey, (pending.get(ipKey) ?? 0) + 1);
+        attempts.set(ctx, { ipKey, userKeys });
       },
       onLog: function countLogin(ctx: RequestContext): void {
         const attempt = attempts.get(ctx);
         if (attempt === undefined) return;
         attempts.delete(ctx);
+        for (const key of attempt.ipKey === undefined
+          ? attempt.userKeys
+          : [...attempt.userKeys, attempt.ipKey]) {
+          const n = (pending.get(key) ?? 1) - 1;
+          if (n <= 0) pending.delete(key);
+          else pending.set(key, n);
+        }
         // Only what the upstream answered counts: a refused or abandoned request is no sign-in.
         const status = ctx.upstreamStatus;
         if (status === 0) return;

@@ -67,12 +67,43 @@ describe('login-throttle usernames', () => {
 
   it('reads forms; a repeated field counts its first and last values', () => {
     const f = compileField('username');
-    assert.deepEqual(usernamesIn(f, FORM, Buffer.from('username=Al%C3%8Dce+B&password=x')), ['alíce b']);
+    assert.deepEqual(usernamesIn(f, FORM, Buffer.from('username=Al%C3%8Dce+B&password=x')), ['alice b']);
     assert.deepEqual(usernamesIn(f, FORM, Buffer.from('username=a&username=b&username=c')), ['a', 'c']);
     assert.deepEqual(usernamesIn(f, FORM, Buffer.from('username=a&username=A')), ['a']);
     assert.deepEqual(usernamesIn(f, FORM, Buffer.from('user=a')), []);
     assert.deepEqual(usernamesIn(f, FORM, Buffer.from('username=%zz')), ['%zz']);
     assert.deepEqual(usernamesIn(compileField('/user/email'), FORM, Buffer.from('email=E')), ['e']);
+  });
+
+  it('folds spellings an accent- and ignorable-insensitive account store reads as one', () => {
+    const f = compileField('username');
+    const one = (raw: string) =>
+      usernamesIn(f, 'application/json', Buffer.from(JSON.stringify({ username: raw })));
+    for (const s of [
+      'alice',
+      'ALICE',
+      'ａｌｉｃｅ',
+      'alicé',
+      'àlice',
+      'ali\u200bce',
+      'alice\u00ad',
+      'al\u2060ice',
+      ' Alice ',
+    ])
+      assert.deepEqual(one(s), ['alice'], JSON.stringify(s));
+  });
+
+  it('reads a JSON body behind a UTF-8 byte order mark, and UTF-16 JSON', () => {
+    const f = compileField('username');
+    const json = JSON.stringify({ username: 'alice', password: 'x' });
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json)]);
+    assert.deepEqual(usernamesIn(f, 'application/json', bom), ['alice']);
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(json, 'utf16le')]);
+    assert.deepEqual(usernamesIn(f, 'application/json', le), ['alice']);
+    assert.deepEqual(usernamesIn(f, 'application/json', Buffer.from(json, 'utf16le')), ['alice']);
+    const be = Buffer.from(json, 'utf16le');
+    be.swap16();
+    assert.deepEqual(usernamesIn(f, 'application/json', be), ['alice']);
   });
 
   it('refuses a malformed pointer at start-up', () => {

@@ -29,9 +29,20 @@ export function compileField(field: string): UsernameField {
   return { tokens, formName: tokens[tokens.length - 1] as string };
 }
 
-/** Trimmed, NFKC, lower-cased: ALICE, alice, ａｌｉｃｅ and " alice " are one username. */
+// Characters a comparison in an accent- and ignorable-insensitive collation (MySQL's default
+// utf8mb4_0900_ai_ci, many directory services) does not see: combining marks after decomposition,
+// and default-ignorable code points (zero-width space and joiners, soft hyphen, word joiner…).
+const MARKS = /\p{M}/gu;
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+/**
+ * One counter per account whatever the spelling: compatibility-decomposed (full-width "ａｌｉｃｅ"
+ * is "alice"), accents and other combining marks dropped ("alicé", "àlice" are "alice"),
+ * default-ignorable characters dropped ("ali\u200bce"), lower-cased, trimmed. Coarser than most
+ * account stores compare, on purpose: two spellings that may be one account share a throttle.
+ */
 export function normaliseUsername(raw: string): string {
-  return raw.normalize('NFKC').toLowerCase().trim();
+  return raw.normalize('NFKD').replace(MARKS, '').replace(IGNORABLE, '').toLowerCase().trim();
 }
 
 /**
@@ -136,7 +147,10 @@ export function usernamesIn(field: UsernameField, mediaType: string, body: Buffe
   };
   try {
     if (isJson(mediaType)) {
-      const text = body.toString('utf8');
+      // A UTF-8 byte order mark is accepted by many JSON readers (body-parser, Python's json.loads
+      // on bytes): skip it here too, or the username would hide behind three bytes. JSON in UTF-16
+      // or UTF-32 (a BOM of FE FF / FF FE, or NUL bytes) is decoded as such.
+      const text = decodeJson(body);
       // Well-formed first: the walk below trusts the syntax. Not JSON: no username.
       JSON.parse(text);
       const values = stringsAt(text, field.tokens);
@@ -156,4 +170,20 @@ export function usernamesIn(field: UsernameField, mediaType: string, body: Buffe
     return [];
   }
   return out;
+}
+
+/** A JSON body as text: UTF-8 (BOM skipped), or UTF-16 LE/BE when its BOM or NUL pattern says so. */
+function decodeJson(body: Buffer): string {
+  if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf)
+    return body.subarray(3).toString('utf8');
+  const b0 = body[0] ?? 1;
+  const b1 = body[1] ?? 1;
+  if ((b0 === 0xff && b1 === 0xfe) || (b0 !== 0 && b1 === 0 && body.length >= 2))
+    return body.subarray(b0 === 0xff ? 2 : 0).toString('utf16le');
+  if ((b0 === 0xfe && b1 === 0xff) || (b0 === 0 && b1 !== 0 && body.length >= 2)) {
+    const be = Buffer.from(body.subarray(b0 === 0xfe ? 2 : 0));
+    be.swap16();
+    return be.toString('utf16le');
+  }
+  return body.toString('utf8');
 }

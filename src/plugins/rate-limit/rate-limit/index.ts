@@ -13,6 +13,7 @@ import type { RequestContext } from '../../../core/context.js';
 import { type ErrorCode, GatewayError } from '../../../core/errors.js';
 import { addressGroup } from '../../../core/ip.js';
 import { definePlugin } from '../../../core/plugin.js';
+import { registerStoreHealth } from '../../../observability/metrics.js';
 import { LimitStoreUnavailable, ResilientBackend } from '../../../ratelimit/fallback.js';
 import { concurrencyItem, policyItem, rateItem, retryAfterSeconds } from '../../../ratelimit/headers.js';
 import type { Charge, Decision, Limit, LimitBackend } from '../../../ratelimit/types.js';
@@ -121,7 +122,7 @@ export const rateLimitSchema = Type.Object(
     }),
     scope: Type.Union([Type.Literal('route'), Type.Literal('global')], {
       description:
-        'route: each route counts on its own. global: every route with scope global shares the counters of a client (one budget across the API); limits of the same name must then agree.',
+        'route: each route counts on its own. global: every route with scope global shares the counters of a client (one budget across the API); a name must then mean one algorithm everywhere (checked at start-up).',
       default: 'route',
     }),
     ipv6Prefix: Type.Integer({
@@ -262,11 +263,25 @@ function compileTier(
   return { limits, concurrency, policy: items.length === 0 ? null : items.join(', ') };
 }
 
-/** Long identities (JWT subjects, header values) are hashed: keys stay short and carry no raw value. */
+/**
+ * Identities are hashed before they become counter keys: a header value may be a credential (an
+ * API key header), and no principal id, header value or expression result should sit readable in
+ * Redis key names. Addresses and "route" stay readable (operators look them up).
+ */
 function compactId(prefix: string, id: string): string {
-  return id.length <= 96
-    ? `${prefix}:${id}`
-    : `${prefix}#${createHash('sha256').update(id).digest('base64url')}`;
+  return `${prefix}#${createHash('sha256').update(id).digest('base64url').slice(0, 32)}`;
+}
+
+/** Limits shared by `scope: global` routes, per plan: one definition per name. */
+const GLOBAL_DEFINITIONS = new WeakMap<object, Map<string, string>>();
+
+/**
+ * What a counter's state means: its algorithm (and a quota's period). Rates may differ between
+ * tiers or routes sharing a name (each checks its own numbers against the shared state); the
+ * algorithm may not — a counter read by another algorithm is reset, which would be a way round it.
+ */
+function signatureOf(l: Limit): string {
+  return l.kind === 'quota' ? `a ${l.period}ly quota` : `a ${l.kind} limit`;
 }
 
 function codeOf(limit: Limit | undefined): ErrorCode {
@@ -295,6 +310,36 @@ export default definePlugin({
         tiers.set(name, compileTier(base, config.concurrency, t, `${configPath}.plans.tiers.${name}`));
     }
     const defaultTier = plans === undefined ? plain : (tiers.get(plans.defaultTier) as Tier);
+    const allTiers = [plain, ...tiers.values()];
+    // A cost that no limit can ever hold would answer 429 forever while promising a Retry-After.
+    for (const t of allTiers)
+      for (const l of t.limits) {
+        const room = l.kind === 'gcra' ? l.burst : l.limit;
+        if (config.cost > room)
+          throw new Error(
+            `${configPath}: cost ${config.cost} is more than limit "${l.name}" can ever admit at once (${room}); raise its ${l.kind === 'gcra' ? 'burst' : 'limit'} or lower the cost`,
+          );
+      }
+    {
+      // Counters shared by name (tiers of a route; every route with scope global) must mean the
+      // same thing: two algorithms under one name would reset each other's counters.
+      const shared = config.scope === 'global' ? 'global' : `route ${route?.id ?? ''}`;
+      let defs = GLOBAL_DEFINITIONS.get(deps.stores);
+      if (defs === undefined) {
+        defs = new Map();
+        GLOBAL_DEFINITIONS.set(deps.stores, defs);
+      }
+      for (const t of allTiers)
+        for (const l of t.limits) {
+          const sig = signatureOf(l);
+          const seen = defs.get(`${shared}\u0000${l.name}`);
+          if (seen !== undefined && seen !== sig)
+            throw new Error(
+              `${configPath}: limit "${l.name}" is ${sig} here but ${seen} elsewhere (${shared}); counters shared by name must use one algorithm — rename one`,
+            );
+          defs.set(`${shared}\u0000${l.name}`, sig);
+        }
+    }
     const anyLimits =
       plain.limits.length > 0 ||
       plain.concurrency !== undefined ||
@@ -337,6 +382,7 @@ export default definePlugin({
         deps.logger.child({ plugin: 'rate-limit', route: routeId }),
         () => redis.status === 'ready',
       );
+      registerStoreHealth('redis', (backend as ResilientBackend).stats);
     }
 
     const address = (ctx: RequestContext): string => `ip:${addressGroup(ctx.clientIp, v6, v4)}`;
