@@ -85,7 +85,13 @@ export interface Alert {
 /** The anomaly detector, as the admin API and the request path read it (src/observability/anomaly.ts). */
 export interface AnomalyPart {
   alerts(limit: number): Alert[];
-  blocks(): { id: string; kind: 'ip' | 'principal' | 'key'; subject: string; until: number; reason: string }[];
+  blocks(): {
+    id: string;
+    kind: 'ip' | 'principal' | 'key';
+    subject: string;
+    until: number;
+    reason: string;
+  }[];
   unblock(id: string): boolean;
   /** Milliseconds an address group or principal stays blocked (0: not blocked). */
   blockedFor(ip: string, principal: string | undefined): number;

@@ -166,7 +166,8 @@ describe('RedisLimitBackend', { skip }, () => {
     const k = fresh();
     const w: SlidingWindowLimit = { kind: 'sliding-window', name: 'big', limit: 3000, windowMs: 86_400_000 };
     const g: GcraLimit = { kind: 'gcra', name: 'one', limit: 1, windowMs: 86_400_000, burst: 1 };
-    for (let i = 0; i < 3000; i++) assert.equal((await b.charge([{ key: k, limit: w, cost: 1 }], T0 + i)).allowed, true);
+    for (let i = 0; i < 3000; i++)
+      assert.equal((await b.charge([{ key: k, limit: w, cost: 1 }], T0 + i)).allowed, true);
     await b.charge([{ key: k, limit: g, cost: 1 }], T0);
     const time = async (limit: GcraLimit | SlidingWindowLimit): Promise<number> => {
       const t0 = process.hrtime.bigint();
@@ -180,7 +181,10 @@ describe('RedisLimitBackend', { skip }, () => {
     };
     const gcraMs = await time(g);
     const windowMs = await time(w);
-    assert.ok(windowMs < 3 * gcraMs + 0.5, `refused: window ${windowMs.toFixed(3)} ms vs gcra ${gcraMs.toFixed(3)} ms`);
+    assert.ok(
+      windowMs < 3 * gcraMs + 0.5,
+      `refused: window ${windowMs.toFixed(3)} ms vs gcra ${gcraMs.toFixed(3)} ms`,
+    );
     // Admissions leaving the window bring the running total down by their cost.
     const later = await b.charge([{ key: k, limit: w, cost: 1 }], T0 + 86_400_000 + 10);
     assert.equal(later.allowed, true);

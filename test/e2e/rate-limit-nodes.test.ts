@@ -236,7 +236,11 @@ describe('rate-limit across three gateway processes sharing one Redis', { skip }
     assert.equal(admitted(load), SW.limit);
     assert.equal(calls('/sw'), SW.limit, 'the upstream saw exactly the admitted requests');
     assertRefusals(load);
-    assert.equal(await redis.zcount(keyOf('sw'), '-inf', '(+inf'), SW.limit, 'one admission per 200 in the shared window');
+    assert.equal(
+      await redis.zcount(keyOf('sw'), '-inf', '(+inf'),
+      SW.limit,
+      'one admission per 200 in the shared window',
+    );
   });
 
   it(`memory backend (contrast): the three nodes admit ${NODES} × ${SW.limit}, which is why the redis backend exists`, async (t) => {

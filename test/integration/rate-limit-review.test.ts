@@ -13,7 +13,6 @@ import { ResilientBackend } from '../../src/ratelimit/fallback.js';
 import { memoryCounters } from '../../src/ratelimit/lockout.js';
 import { MemoryLimitBackend } from '../../src/ratelimit/memory.js';
 import { RedisLimitBackend } from '../../src/ratelimit/redis.js';
-import type { GcraLimit, QuotaLimit, SlidingWindowLimit } from '../../src/ratelimit/types.js';
 import { whenReady } from '../../src/stores/redis.js';
 import { baseConfig, startGateway, startUpstream, type TestUpstream } from '../helpers.js';
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from '../stores/redis-env.js';

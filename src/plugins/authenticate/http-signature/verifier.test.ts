@@ -414,7 +414,7 @@ describe('http-signature verifier', () => {
       [s.signatureInput.replace('"@method"', '@method'), s.signature], // token, not string
       [s.signatureInput.replace('"@method"', '"@path"'), s.signature], // covered twice
       [s.signatureInput.replace('created=', 'created=-'), s.signature],
-      [s.signatureInput.replace('created=', 'created="') + '"', s.signature],
+      [`${s.signatureInput.replace('created=', 'created="')}"`, s.signature],
       [s.signatureInput.replace('keyid="k-ed"', 'keyid=k-ed'), s.signature],
       [s.signatureInput.replace('keyid="k-ed"', 'keyid="k-ed";nonce=""'), s.signature],
       [s.signatureInput.replace('keyid="k-ed"', `keyid="k-ed";nonce="${'n'.repeat(300)}"`), s.signature],

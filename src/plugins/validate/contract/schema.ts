@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ALL_PATTERNS, DEFAULT_KEEP_NAMES, DEFAULT_PATTERNS, DEFAULT_SENSITIVE_NAMES } from './mask.js';
+import { ALL_PATTERNS, DEFAULT_PATTERNS, DEFAULT_SENSITIVE_NAMES } from './mask.js';
 
 export const contractSchema = Type.Object(
   {
