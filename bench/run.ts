@@ -50,6 +50,8 @@ import { formatJwtBench, type JwtBenchRow, runJwtVerifyBench } from './jwt-verif
  *   portcullis-ratelimit portcullis-post + the rate-limit stage, memory backend, keyed by client
  *                        address (every request charges the same counter: one hot key, the worst
  *                        case for contention), a GCRA limit far above the load so nothing is refused
+ *   portcullis-noobs     the quick start config with metrics, audit trail and anomaly detection
+ *                        off (issue 9: portcullis, where they are on by default, ≥ 0.9 × this)
  *   portcullis-ratelimit-redis  the same on the Redis backend (REDIS_URL, else 127.0.0.1:6379; a
  *                        key prefix of its own, removed after the run; skipped with a reason when
  *                        Redis does not answer) (issue 8: ≥ 0.8 × portcullis-ratelimit)
@@ -127,6 +129,7 @@ type TargetKey =
   | 'portcullis-detect'
   | 'portcullis-ratelimit'
   | 'portcullis-ratelimit-redis'
+  | 'portcullis-noobs'
   | 'portcullis-tls'
   | 'nginx-tls';
 
@@ -256,6 +259,13 @@ const GOALS: readonly Goal[] = [
     name: 'POST 1 KB JSON with attack detection / without',
     numerator: 'portcullis-detect',
     denominator: 'portcullis-post',
+    target: 0.9,
+  },
+  {
+    // Issue 9: metrics, audit and anomaly detection (on by default) cost at most 10 %.
+    name: 'Pass-through with observability / without',
+    numerator: 'portcullis',
+    denominator: 'portcullis-noobs',
     target: 0.9,
   },
   {
@@ -399,6 +409,12 @@ const ALL_TARGETS: readonly Omit<Target, 'url' | 'pid'>[] = [
     exchange: POST_ORDER,
   },
   {
+    key: 'portcullis-noobs',
+    label: 'portcullis (observability off)',
+    path: '/api/hello',
+    exchange: GET_HELLO,
+  },
+  {
     key: 'portcullis-ratelimit-redis',
     label: 'portcullis POST rate limit (Redis)',
     path: '/api/items',
@@ -423,6 +439,7 @@ const DEFAULT_TARGETS: readonly TargetKey[] = [
   'portcullis-detect',
   'portcullis-ratelimit',
   'portcullis-ratelimit-redis',
+  'portcullis-noobs',
 ];
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
@@ -1464,6 +1481,16 @@ async function main(): Promise<number> {
           : spec.key === 'portcullis-detect'
             ? detectTarget(configDir)
             : contractTarget(configDir, spec.key === 'portcullis-contract-full');
+      started = await startPortcullis(spec.key, config, upstreamUrl, settings.cpuProfDir);
+    } else if (spec.key === 'portcullis-noobs') {
+      configDir ??= mkdtempSync(join(os.tmpdir(), 'portcullis-bench-'));
+      const config = join(configDir, 'portcullis-noobs.yaml');
+      const base = parseYaml(readFileSync(QUICKSTART, 'utf8')) as Record<string, unknown>;
+      const off = { enabled: false };
+      writeFileSync(
+        config,
+        `# Written by bench/run.ts (portcullis-noobs).\n${stringifyYaml({ ...base, observability: { metrics: off, audit: off, anomaly: off } })}`,
+      );
       started = await startPortcullis(spec.key, config, upstreamUrl, settings.cpuProfDir);
     } else if (spec.key === 'portcullis-ratelimit' || spec.key === 'portcullis-ratelimit-redis') {
       const backend = spec.key === 'portcullis-ratelimit' ? 'memory' : 'redis';

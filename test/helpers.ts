@@ -6,6 +6,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { loadConfigObject } from '../src/config/load.js';
@@ -84,6 +86,9 @@ export interface TestGateway {
 }
 
 /** A minimal valid config around one upstream, for tests to extend (routes public: anonymous allowed). */
+/** The audit trail of gateways started by this test process. */
+export const TEST_AUDIT_PATH = join(tmpdir(), `portcullis-test-audit-${process.pid}`, 'audit.db');
+
 export function baseConfig(
   upstreamUrl: string,
   extra: Record<string, unknown> = {},
@@ -95,6 +100,8 @@ export function baseConfig(
       { id: 'items', path: '/items', methods: ['GET', 'POST'], upstream: 'api' },
       { id: 'item', path: '/items/:id', methods: ['GET', 'PUT', 'DELETE'], upstream: 'api' },
     ],
+    // Each test process keeps its own audit trail (not the project's .portcullis/audit.db).
+    observability: { audit: { path: TEST_AUDIT_PATH } },
     ...extra,
     // Routes in these tests are public unless a test turns authentication on (deny is the default).
     plugins: {

@@ -20,6 +20,11 @@ export interface ServerState {
   draining: boolean;
   /** Requests of this gateway in flight (this one included): load shedding reads it. */
   inFlight: number;
+  /**
+   * Milliseconds a principal or credential stays blocked by the anomaly detector's automatic
+   * response (0: not blocked); the authentication gate asks once the principal is known.
+   */
+  blockedFor?: (principal: string, credential: string | undefined) => number;
 }
 
 const RUNNING: ServerState = Object.freeze({ draining: false, inFlight: 0 });

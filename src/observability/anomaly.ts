@@ -549,13 +549,14 @@ export class AnomalyDetector implements AnomalyPart {
     return false;
   }
 
-  blockedFor(ip: string, principal: string | undefined): number {
+  blockedFor(ip: string, principal: string | undefined, credential?: string): number {
     if (this.#blocks.size === 0) return 0;
     const now = clock.now();
     let ms = this.#left(`ip ${ip}`, now);
     if (principal !== undefined) {
       ms = Math.max(ms, this.#left(`principal ${principal}`, now));
     }
+    if (credential !== undefined) ms = Math.max(ms, this.#left(`key ${credential}`, now));
     return ms;
   }
 

@@ -146,7 +146,8 @@ export function eventsOf(r: RequestRecord): SecurityEvent[] {
         detail: { method: r.authMethod, reason: r.authFailure },
       },
     ];
-  if (r.deniedBy !== undefined)
+  // A deny in monitor mode names its rule but lets the request through: not a deny on record.
+  if (r.deniedBy !== undefined && r.code !== undefined)
     return [{ ...base, type: 'authz.deny', severity: 'warning', actor: r.principal, code: r.deniedBy }];
   if (r.code !== undefined && BLOCK_CODES.has(r.code))
     return [{ ...base, type: 'request.blocked', severity: 'warning', actor: r.principal, code: r.code }];

@@ -93,8 +93,8 @@ export interface AnomalyPart {
     reason: string;
   }[];
   unblock(id: string): boolean;
-  /** Milliseconds an address group or principal stays blocked (0: not blocked). */
-  blockedFor(ip: string, principal: string | undefined): number;
+  /** Milliseconds an address group, principal or credential (API key id) stays blocked (0: not blocked). */
+  blockedFor(ip: string, principal: string | undefined, credential?: string): number;
 }
 
 export class Observability {

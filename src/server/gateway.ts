@@ -194,6 +194,10 @@ export class Gateway {
       startedAt: Date.now(),
     });
     attachParts(this.obs, loaded);
+    if (this.obs.anomalyPart !== undefined) {
+      const anomaly = this.obs.anomalyPart;
+      this.#server.blockedFor = (principal, credential) => anomaly.blockedFor('', principal, credential);
+    }
     this.#history.push({
       version: plan.version,
       appliedAt: Date.now(),

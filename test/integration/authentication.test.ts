@@ -219,7 +219,7 @@ describe('authentication gate', () => {
     assert.equal(bad.headers.get('www-authenticate'), missing.headers.get('www-authenticate'));
     assert.equal(upstream.calls.length, n);
     // The reason is in the access log, for the operator only.
-    const line = await waitForLog(gw, (l) => l.reqId === b.requestId);
+    const line = await waitForLog(gw, (l) => l.log === 'access' && l.reqId === b.requestId);
     assert.equal(line.code, 'UNAUTHENTICATED');
     assert.deepEqual(line.auth, { method: 'test-credential', reason: 'bad_secret' });
   });
@@ -285,7 +285,7 @@ describe('authentication gate', () => {
     const res = await send(gw, '/shadow', { 'x-portcullis-subject': 'admin' });
     assert.equal(res.status, 200);
     assert.equal(upstream.calls.at(-1)?.headers['x-portcullis-subject'], undefined);
-    const line = await waitForLog(gw, (l) => l.route === 'shadow');
+    const line = await waitForLog(gw, (l) => l.log === 'access' && l.route === 'shadow');
     assert.deepEqual(line.monitored, [{ plugin: 'authentication', code: 'UNAUTHENTICATED' }]);
   });
 

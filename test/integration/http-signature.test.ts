@@ -139,7 +139,7 @@ describe('http-signature authenticator (RFC 9421) through the gateway', () => {
     assert.equal(r.calls, 0, 'the upstream must not be called');
     // Nothing about the refusal leaks into the answer.
     assert.ok(!r.text.includes(reason));
-    const line = await waitForLog(gw, (l) => l.reqId === p.requestId);
+    const line = await waitForLog(gw, (l) => l.log === 'access' && l.reqId === p.requestId);
     assert.deepEqual(line.auth, { method: 'http-signature', reason });
   }
 
@@ -261,7 +261,7 @@ describe('http-signature authenticator (RFC 9421) through the gateway', () => {
     assert.equal(again.status, 401);
     const p = problemOf(again.headers.get('content-type'), await again.text());
     assert.equal(upstream.calls.length, before);
-    const line = await waitForLog(gw, (l) => l.reqId === p.requestId);
+    const line = await waitForLog(gw, (l) => l.log === 'access' && l.reqId === p.requestId);
     assert.deepEqual(line.auth, { method: 'http-signature', reason: 'replayed_nonce' });
   });
 

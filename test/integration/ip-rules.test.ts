@@ -89,7 +89,7 @@ describe('ip-rules', () => {
 
     it('a denied IPv4 client gets 403 IP_DENIED and the upstream is not called', async () => {
       await expectDenied(gw, upstream, '/global');
-      const line = await waitForLog(gw, (l) => l.route === 'global');
+      const line = await waitForLog(gw, (l) => l.log === 'access' && l.route === 'global');
       assert.equal(line.code, 'IP_DENIED');
       assert.equal(line.status, 403);
       assert.equal(line.clientIp, '127.0.0.1');
@@ -114,7 +114,7 @@ describe('ip-rules', () => {
 
     it('monitor mode logs the decision and lets the request pass', async () => {
       await expectAllowed(gw, upstream, '/monitor');
-      const line = await waitForLog(gw, (l) => l.route === 'monitor');
+      const line = await waitForLog(gw, (l) => l.log === 'access' && l.route === 'monitor');
       assert.deepEqual(line.monitored, [{ plugin: 'ip-rules', code: 'IP_DENIED' }]);
       assert.equal(line.status, 200);
     });

@@ -113,7 +113,7 @@ describe('pipeline: order, per-route settings, monitor mode, fail closed', () =>
   it('monitor mode logs the decision and lets the request pass', async () => {
     const res = await fetch(`${gw.url}/monitor`);
     assert.equal(res.status, 200);
-    const line = await waitForLog(gw, (l) => l.route === 'monitor');
+    const line = await waitForLog(gw, (l) => l.log === 'access' && l.route === 'monitor');
     assert.deepEqual(line?.monitored, [{ plugin: 'high', code: 'BODY_TOO_LARGE' }]);
   });
 

@@ -147,6 +147,13 @@ export default definePlugin({
       onRequest: function authenticate(ctx: RequestContext): void | Promise<void> {
         const principal = ctx.principal;
         if (principal !== undefined) {
+          // A principal or key the anomaly detector blocked (autoBlock: enforce) is refused here,
+          // once it is known.
+          const blocked = ctx.server.blockedFor?.(principal.id, principal.credentialId) ?? 0;
+          if (blocked > 0)
+            throw new GatewayError('CLIENT_BLOCKED', {
+              headers: { 'retry-after': String(Math.ceil(blocked / 1000)) },
+            });
           const attempts = ctx.authAttempts;
           const credential = principal.credentialId;
           if (attempts !== undefined && credential !== undefined) {
