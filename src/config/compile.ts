@@ -94,7 +94,12 @@ function toChain(created: readonly Created[]): Chain {
       mode: def.enforcing ? mode : undefined,
       ...(handlers.summary === undefined ? {} : { summary: handlers.summary }),
     });
-    const stage = { plugin: def.name, monitor: mode === 'monitor', run: handlers.onRequest } as RequestStage;
+    const stage = {
+      plugin: def.name,
+      phase: def.phase,
+      monitor: mode === 'monitor',
+      run: handlers.onRequest,
+    } as RequestStage;
     if (def.phase === 'proxy') proxy = stage;
     else if (def.phase === 'respond') respond.push(handlers.onResponse as ResponseHook);
     else if (def.phase === 'log') log.push(handlers.onLog as LogHook);

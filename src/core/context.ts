@@ -136,6 +136,11 @@ export class RequestContext {
   upstreamHeaders: Record<string, string | null> | undefined;
   /** The whole request body once a stage has read it (readBody); the proxy then sends this buffer. */
   body: Buffer | undefined;
+  /**
+   * With tracing on: the phases the request went through, as [phase, performance.now() at its
+   * first stage, …] pairs, for one span per phase. Undefined (and not written) otherwise.
+   */
+  phaseMarks: (string | number)[] | undefined;
   /** performance.now() when the upstream call started, 0 if it never did. */
   upstreamStartedAt: number;
   upstreamMs: number;
@@ -215,6 +220,7 @@ export class RequestContext {
     this.parsedBody = undefined;
     this.upstreamHeaders = undefined;
     this.body = undefined;
+    this.phaseMarks = undefined;
     this.upstreamStartedAt = 0;
     this.upstreamMs = 0;
     this.upstreamStatus = 0;

@@ -58,8 +58,11 @@ function runList(
   list: readonly RequestStage[],
   from: number,
 ): boolean | Promise<boolean> {
+  const marks = ctx.phaseMarks;
   for (let i = from; i < list.length; i++) {
     const stage = list[i] as RequestStage;
+    if (marks !== undefined && marks[marks.length - 2] !== stage.phase)
+      marks.push(stage.phase, performance.now());
     let pending: void | Promise<void>;
     try {
       pending = stage.run(ctx);

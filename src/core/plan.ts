@@ -22,6 +22,8 @@ export interface StageInfo {
 
 export interface RequestStage {
   readonly plugin: string;
+  /** The stage's phase (trace spans per phase). */
+  readonly phase: string;
   readonly monitor: boolean;
   readonly run: RequestHandler;
 }

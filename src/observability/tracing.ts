@@ -119,6 +119,8 @@ export function traceRequest(obs: Observability, ctx: RequestContext): void {
   );
   const sc = span.spanContext();
   ctx.traceparent = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & TraceFlags.SAMPLED}`;
+  // The pipeline notes when each phase starts; the phase spans are made from those marks at the end.
+  ctx.phaseMarks = [];
   ctx.res.once('close', () => endRequestSpan(tracer, span, ctx));
 }
 
@@ -137,6 +139,7 @@ function endRequestSpan(tracer: Tracer, span: Span, ctx: RequestContext): void {
     span.setAttribute('portcullis.auth_method', ctx.principal.method);
   if (ctx.deniedBy !== undefined) span.setAttribute('portcullis.denied_by', ctx.deniedBy);
   if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+  phaseSpans(tracer, span, ctx);
   if (ctx.upstreamStartedAt !== 0) {
     const start = epochMs(ctx.upstreamStartedAt);
     const child = tracer.startSpan(
@@ -156,4 +159,30 @@ function endRequestSpan(tracer: Tracer, span: Span, ctx: RequestContext): void {
     child.end(start + ctx.upstreamMs);
   }
   span.end();
+}
+
+/**
+ * One child span per phase the request went through (route, guard, authenticate, rateLimit,
+ * authorize, validate): each from its first stage to the next phase's first stage; the last one
+ * ends when the upstream call starts, or at the answer when the gateway answered itself.
+ */
+function phaseSpans(tracer: Tracer, parent: Span, ctx: RequestContext): void {
+  const marks = ctx.phaseMarks;
+  if (marks === undefined || marks.length === 0) return;
+  const end = ctx.upstreamStartedAt !== 0 ? ctx.upstreamStartedAt : performance.now();
+  const parentContext = trace.setSpan(ROOT_CONTEXT, parent);
+  for (let i = 0; i < marks.length; i += 2) {
+    const phase = marks[i] as string;
+    const start = marks[i + 1] as number;
+    const stop = i + 3 < marks.length ? (marks[i + 3] as number) : Math.max(start, end);
+    const child = tracer.startSpan(
+      `phase ${phase}`,
+      { kind: SpanKind.INTERNAL, startTime: epochMs(start), attributes: { 'portcullis.phase': phase } },
+      parentContext,
+    );
+    // The phase that answered the request (a refusal) carries the error code.
+    if (i + 2 >= marks.length && ctx.upstreamStartedAt === 0 && ctx.error !== undefined)
+      child.setAttribute('portcullis.error_code', ctx.error.code);
+    child.end(epochMs(stop));
+  }
 }

@@ -10,6 +10,9 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  /** Nanoseconds since the epoch, as a decimal string (OTLP JSON). */
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
   attributes: { key: string; value: Record<string, unknown> }[];
 }
 
@@ -111,6 +114,16 @@ describe('OpenTelemetry traces through a real gateway', () => {
     assert.ok(up, 'upstream span');
     assert.equal(up.traceId, TRACE_ID);
     assert.equal(up.kind, 3); // CLIENT
+    // One span per phase the request went through, children of the server span, in order, each
+    // ending before the upstream call starts.
+    const phases = spans
+      .filter((s) => s.parentSpanId === server.spanId && s.name.startsWith('phase '))
+      .sort((a, b) => Number(BigInt(a.startTimeUnixNano) - BigInt(b.startTimeUnixNano)));
+    const names = phases.map((s) => attr(s, 'portcullis.phase'));
+    for (const p of ['route', 'guard', 'authenticate'])
+      assert.ok(names.includes(p), `${p} in ${names.join(',')}`);
+    assert.ok(names.indexOf('route') < names.indexOf('authenticate'));
+    for (const p of phases) assert.ok(BigInt(p.endTimeUnixNano) <= BigInt(up.startTimeUnixNano) + 1000n);
     const fresh = spans.find((s) => attr(s, 'portcullis.route') === 'items');
     assert.ok(fresh);
     assert.notEqual(fresh.traceId, TRACE_ID);
