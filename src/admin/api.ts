@@ -118,13 +118,36 @@ function auditQuery(q: URLSearchParams, defaultLimit: number | undefined): Audit
   return out as AuditQuery;
 }
 
-function issuesOf(err: ConfigError): Record<string, unknown>[] {
+/**
+ * The environment a posted config may read, recording every value it hands out: an error message
+ * that quotes a bad value ("… is not an IP address") must not become a way to read the gateway's
+ * secrets (${env:ADMIN_TOKEN} posted where an address is expected).
+ */
+function recordingEnv(): { env: NodeJS.ProcessEnv; seen: Set<string> } {
+  const seen = new Set<string>();
+  const env = new Proxy(process.env, {
+    get(target, name) {
+      const v = typeof name === 'string' ? target[name] : undefined;
+      if (typeof v === 'string' && v.length >= 4) seen.add(v);
+      return v;
+    },
+  });
+  return { env, seen };
+}
+
+function scrub(text: string, seen: ReadonlySet<string>): string {
+  let out = text;
+  for (const v of seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
+  return out;
+}
+
+function issuesOf(err: ConfigError, seen: ReadonlySet<string> = new Set()): Record<string, unknown>[] {
   return err.issues.map((i: ConfigIssue) => {
-    const o: Record<string, unknown> = { reason: i.reason };
-    if (i.path !== undefined) o.path = i.path;
+    const o: Record<string, unknown> = { reason: scrub(i.reason, seen) };
+    if (i.path !== undefined) o.path = scrub(i.path, seen);
     if (i.line !== undefined) o.line = i.line;
     if (i.column !== undefined) o.column = i.column;
-    if (i.hint !== undefined) o.hint = i.hint;
+    if (i.hint !== undefined) o.hint = scrub(i.hint, seen);
     return o;
   });
 }
@@ -162,8 +185,8 @@ function checkAdmin(c: CallContext, loaded: LoadedConfig, applying: boolean): vo
 }
 
 /** Parses, validates and compiles a posted YAML config (the plan is closed again). */
-async function checkConfig(c: CallContext, text: string): Promise<LoadedConfig> {
-  const loaded = loadConfigText(text, 'admin-api.yaml', { registry: c.gw.registry, env: process.env });
+async function checkConfig(c: CallContext, text: string, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
+  const loaded = loadConfigText(text, 'admin-api.yaml', { registry: c.gw.registry, env });
   checkAdmin(c, loaded, false);
   const plan = await compilePlan(loaded, {
     registry: c.gw.registry,
@@ -186,6 +209,7 @@ async function apply(
   yaml: string | undefined,
   action: string,
   detail: Record<string, unknown>,
+  seen: ReadonlySet<string> = new Set(),
 ): Promise<number> {
   try {
     checkAdmin(c, loaded, true);
@@ -199,7 +223,7 @@ async function apply(
         'ADMIN_CONFIG_INVALID',
         'The config did not compile; the running config is unchanged.',
         {
-          issues: issuesOf(err),
+          issues: issuesOf(err, seen),
         },
       );
     }
@@ -299,20 +323,22 @@ export const API_ROUTES: readonly ApiRoute[] = [
 
   route('POST', '/api/v1/config/validate', 'operator', 'config.validate', async (c) => {
     const text = await yamlBody(c);
+    const { env, seen } = recordingEnv();
     try {
-      await checkConfig(c, text);
+      await checkConfig(c, text, env);
       sendJson(c.res, 200, { valid: true, errors: [] });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      sendJson(c.res, 200, { valid: false, errors: issuesOf(err) });
+      sendJson(c.res, 200, { valid: false, errors: issuesOf(err, seen) });
     }
   }),
 
   route('POST', '/api/v1/config/apply', 'admin', 'config.apply', async (c) => {
     const text = await yamlBody(c);
+    const { env, seen } = recordingEnv();
     let loaded: LoadedConfig;
     try {
-      loaded = loadConfigText(text, 'admin-api.yaml', { registry: c.gw.registry, env: process.env });
+      loaded = loadConfigText(text, 'admin-api.yaml', { registry: c.gw.registry, env });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       c.event('config.rejected', 'config.apply', { issues: err.issues.length });
@@ -320,11 +346,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
         'ADMIN_CONFIG_INVALID',
         'The config is not valid; the running config is unchanged.',
         {
-          issues: issuesOf(err),
+          issues: issuesOf(err, seen),
         },
       );
     }
-    const version = await apply(c, { ...loaded, file: undefined }, text, 'config.apply', {});
+    const version = await apply(c, { ...loaded, file: undefined }, text, 'config.apply', {}, seen);
     sendJson(c.res, 200, { version });
   }),
 

@@ -41,7 +41,7 @@ describe('admin config redaction', () => {
     assert.equal(out.inline.key, REDACTED);
     assert.equal(out.pem, REDACTED);
     assert.deepEqual(out.jwks.keys[0], { kty: 'oct', k: REDACTED, kid: 'one' });
-    assert.deepEqual(out.webhooks[0], { url: 'https://hooks.example/x', secret: REDACTED });
+    assert.deepEqual(out.webhooks[0], { url: 'https://hooks.example/[redacted]', secret: REDACTED });
     assert.equal(out.empty.secret, '', 'an empty value shows that nothing is set');
     assert.equal(config.stores.keys.pepper, 'p'.repeat(40), 'the running config is not touched');
   });

@@ -105,7 +105,7 @@ function scrub(value: unknown): unknown {
 
 function walk(value: unknown, path: (string | number)[], secretPaths: ReadonlySet<string>): unknown {
   if (path.length > 0 && secretPaths.has(formatPath(path))) return REDACTED;
-  if (typeof value === 'string') return looksLikePrivateKey(value) ? REDACTED : value;
+  if (typeof value === 'string') return looksLikePrivateKey(value) ? REDACTED : redactUrl(value, path);
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i], secretPaths));
   const obj = value as Record<string, unknown>;
@@ -126,6 +126,38 @@ function walk(value: unknown, path: (string | number)[], secretPaths: ReadonlySe
     } else out[k] = walk(v, here, secretPaths);
   }
   return out;
+}
+
+/**
+ * A URL keeps its scheme, host and port; its user and password, path and query values go when they
+ * may carry a credential: user info always, query values always, and the whole path and query of
+ * a webhook (Slack-style webhook URLs are themselves the secret).
+ */
+function redactUrl(value: string, path: (string | number)[]): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return value;
+  }
+  let changed = false;
+  if (u.username !== '' || u.password !== '') {
+    u.username = u.username === '' ? '' : 'redacted';
+    u.password = u.password === '' ? '' : 'redacted';
+    changed = true;
+  }
+  if (path.includes('webhooks')) {
+    if (u.pathname !== '/' || u.search !== '') {
+      u.pathname = '/[redacted]';
+      u.search = '';
+      changed = true;
+    }
+  } else if (u.search !== '') {
+    for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, 'redacted');
+    changed = true;
+  }
+  return changed ? u.toString() : value;
 }
 
 /** A deep copy of `config` with every secret replaced by "[redacted]". */

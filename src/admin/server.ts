@@ -122,8 +122,12 @@ export async function startAdmin(config: AdminConfig, gw: AdminGateway): Promise
     try {
       lastGood = accessOf(admin);
     } catch (err) {
-      if (reported !== admin) gw.logger.error({ err }, 'admin: keeping the previous access rules');
+      // Fail closed: never keep tokens the running config removed (the compile step refuses such a
+      // config, so this only guards against rules that stop parsing some other way).
+      if (reported !== admin)
+        gw.logger.error({ err }, 'admin: access rules do not parse; refusing every call');
       reported = admin;
+      lastGood = accessOf({ ...admin, tokens: [], allowFrom: [] });
     }
     return lastGood;
   };

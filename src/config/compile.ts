@@ -1,6 +1,7 @@
 import type { TObject } from '@sinclair/typebox';
 import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
+import { AdminAccess } from '../admin/access.js';
 import { GLOBAL_PHASES, phaseIndex } from '../core/phases.js';
 import type { Chain, CompiledRoute, Plan, RequestStage, StageInfo } from '../core/plan.js';
 import type {
@@ -126,6 +127,13 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   const issues: ConfigIssue[] = [];
 
   // Semantic checks the schema cannot express.
+  // The admin listener's addresses and tokens: a reload that breaks them is refused whole (the
+  // admin API must never keep a removed token because the new rules did not parse).
+  try {
+    new AdminAccess(config.admin);
+  } catch (err) {
+    issues.push({ file, path: 'admin.allowFrom', reason: (err as Error).message });
+  }
   const trust = new Map<string, TrustedProxies>();
   config.listeners.forEach((l, i) => {
     if (l.headersTimeoutMs > l.requestTimeoutMs) {
