@@ -104,6 +104,12 @@ export async function startAdmin(config: AdminConfig, gw: AdminGateway): Promise
     throw new Error(
       'admin.tls.clientCa needs admin.tls.cert and admin.tls.key (client certificates need TLS)',
     );
+  const loopback = config.host === '127.0.0.1' || config.host === '::1' || config.host === 'localhost';
+  if (!loopback && !tls)
+    gw.logger.warn(
+      { host: config.host },
+      'admin: listening beyond loopback without TLS: admin tokens cross the network in clear text; set admin.tls',
+    );
   const file = gw.loaded.file;
   const httpOptions: ServerOptions = {
     maxHeaderSize: 16 * 1024,
