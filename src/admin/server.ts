@@ -6,7 +6,7 @@ import {
   type ServerOptions,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -275,7 +275,7 @@ export async function startAdmin(config: AdminConfig, gw: AdminGateway): Promise
     }
   }
 
-  let server: Server;
+  let server: Server | HttpsServer;
   if (tls) {
     const cert = readPemFile(config.tls.cert, 'admin.tls.cert', file);
     const key = readPemFile(config.tls.key, 'admin.tls.key', file);
@@ -295,7 +295,7 @@ export async function startAdmin(config: AdminConfig, gw: AdminGateway): Promise
         ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: false }),
       },
       handler,
-    ) as unknown as Server;
+    );
   } else server = createHttpServer(httpOptions, handler);
   server.maxConnections = 256;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

@@ -145,23 +145,30 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : v === undefined || v === null ? null : String(v);
 }
 
+/** A stored row as the API returns it: absent fields left out, the chain fields last (export order). */
 function toRow(r: DbRow): AuditRow {
-  const out: Record<string, unknown> = { seq: r.seq, at: r.at, type: r.type, severity: r.severity };
-  if (r.request_id !== null) out.requestId = r.request_id;
-  if (r.route !== null) out.route = r.route;
-  if (r.ip !== null) out.ip = r.ip;
-  if (r.actor !== null) out.actor = r.actor;
-  if (r.code !== null) out.code = r.code;
+  let detail: unknown;
   if (r.detail !== null) {
     try {
-      out.detail = JSON.parse(r.detail) as unknown;
+      detail = JSON.parse(r.detail) as unknown;
     } catch {
-      out.detail = r.detail;
+      detail = r.detail;
     }
   }
-  out.prevHash = r.prev_hash;
-  out.hash = r.hash;
-  return out as unknown as AuditRow;
+  return {
+    seq: r.seq,
+    at: r.at,
+    type: r.type,
+    severity: r.severity,
+    ...(r.request_id === null ? {} : { requestId: r.request_id }),
+    ...(r.route === null ? {} : { route: r.route }),
+    ...(r.ip === null ? {} : { ip: r.ip }),
+    ...(r.actor === null ? {} : { actor: r.actor }),
+    ...(r.code === null ? {} : { code: r.code }),
+    ...(r.detail === null ? {} : { detail }),
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
 }
 
 /** WHERE clause and parameters of a query (every filter has an index). */

@@ -93,6 +93,8 @@ export interface AnomalyPart {
     reason: string;
   }[];
   unblock(id: string): boolean;
+  /** Blocks an address group, principal or key for `seconds` (what an alert does in enforce mode). */
+  block(kind: 'ip' | 'principal' | 'key', subject: string, seconds: number, reason: string): { id: string };
   /** Milliseconds an address group, principal or credential (API key id) stays blocked (0: not blocked). */
   blockedFor(ip: string, principal: string | undefined, credential?: string): number;
 }

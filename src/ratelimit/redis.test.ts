@@ -211,7 +211,7 @@ describe('RedisLimitBackend', { skip }, () => {
     await whenReady(r, 5000);
     let calls = 0;
     const evalsha = r.evalsha.bind(r);
-    (r as unknown as { evalsha: typeof evalsha }).evalsha = ((...args: Parameters<typeof evalsha>) => {
+    r.evalsha = ((...args: Parameters<typeof evalsha>) => {
       calls++;
       return evalsha(...args);
     }) as typeof evalsha;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { watchHealth } from './redis.js';
 
@@ -10,7 +9,7 @@ function watched(): { conn: EventEmitter; msgs: () => string[] } {
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
   const conn = new EventEmitter();
-  watchHealth(conn as unknown as Redis, logger, 'redis://user:secret@127.0.0.1:6379');
+  watchHealth(conn, logger, 'redis://user:secret@127.0.0.1:6379');
   return { conn, msgs: () => lines.map((l) => String(l.msg).split(':')[0] as string) };
 }
 

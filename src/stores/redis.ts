@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -60,7 +61,8 @@ export function createRedis(
  * error is ever emitted, yet commands were refused meanwhile; 'reconnecting' marks that case
  * ('close' alone would also fire on quit or disconnect, which are not outages).
  */
-export function watchHealth(redis: Redis, logger: Logger, url: string): void {
+/** Takes the connection's events only (a Redis connection is an EventEmitter). */
+export function watchHealth(redis: EventEmitter, logger: Logger, url: string): void {
   let down = false;
   const lost = (reason: string): void => {
     if (down) return;

@@ -386,11 +386,8 @@ describe('admin listener and API', () => {
     assert.equal(b.headers.allow, 'GET');
   });
 
-  it('the audit trail holds the admin actions (when the audit part runs)', async (t) => {
-    if (gw.gateway.obs.auditPart === undefined) {
-      t.skip('audit part not attached');
-      return;
-    }
+  it('the audit trail holds the admin actions', async () => {
+    assert.ok(gw.gateway.obs.auditPart, 'the audit trail is on by default');
     const a = await call(`${admin}/api/v1/audit?type=admin.action&limit=50`, { token: TOKENS.viewer });
     assert.equal(a.status, 200, a.body);
     const codes = (json(a).events as { code?: string }[]).map((e) => e.code);
@@ -426,8 +423,12 @@ function nonLoopbackAddress(): string | undefined {
 
 describe('admin listener: peer addresses', () => {
   const address = nonLoopbackAddress();
-  if (address === undefined)
-    console.log('skipping the non-loopback test: this machine has no non-loopback IPv4 address');
+  // A machine without a non-loopback address cannot run it; in CI it must run (and fails without one).
+  const noAddress =
+    address === undefined && process.env.CI !== 'true'
+      ? 'this machine has no non-loopback IPv4 address'
+      : false;
+  if (noAddress) console.log(`skipping the non-loopback test: ${noAddress}`);
   let upstream: TestUpstream;
   let gw: TestGateway;
 
@@ -451,8 +452,9 @@ describe('admin listener: peer addresses', () => {
   });
 
   it('a non-loopback peer is refused when allowFrom is loopback, whatever X-Forwarded-For says', {
-    skip: address === undefined,
+    skip: noAddress,
   }, async () => {
+    assert.ok(address, 'a non-loopback IPv4 address to connect from');
     const port = gw.gateway.admin?.port as number;
     const denied: SecurityEvent[] = [];
     const off = gw.gateway.obs.events.on((e) => {

@@ -39,9 +39,7 @@ describe('automatic blocks of a principal', () => {
       fetch(`${gw.url}/items`, { headers: { authorization: `Bearer ${await testToken(sub)}` } });
     assert.equal((await as('mallory')).status, 200);
     // What the detector does on an alert about this principal (scraping, enumeration).
-    const entry = (
-      anomaly as unknown as { block: (k: string, s: string, n: number, r: string) => { id: string } }
-    ).block('principal', `jwt:${TEST_IDP.issuer}|mallory`, 60, 'test');
+    const entry = anomaly.block('principal', `jwt:${TEST_IDP.issuer}|mallory`, 60, 'test');
     const before = upstream.calls.length;
     const refused = await as('mallory');
     const text = await refused.text();
