@@ -18,6 +18,8 @@ import { Registry } from '../core/registry.js';
 import { createUpstream, type Upstream } from '../proxy/upstream.js';
 import { TrustedProxies } from '../server/trust.js';
 import { openStores } from '../stores/index.js';
+import { VersionCatalog } from '../versioning/catalog.js';
+import { VersionUsage } from '../versioning/usage.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { deepFreeze, type LoadedConfig } from './load.js';
 import { pluginSchema } from './schema.js';
@@ -183,6 +185,41 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
       });
     }
   });
+  // API versions: the catalog, and which versions each route serves (declared, or its path prefix).
+  const versioning = new VersionCatalog(config.versioning);
+  for (const i of versioning.issues) issues.push({ file, ...i });
+  const routeVersions = config.routes.map((r, i): readonly string[] | undefined => {
+    const byPrefix = versioning.enabled ? versioning.versionOfRoutePath(r.path) : undefined;
+    if (r.versions === undefined) return byPrefix === undefined ? undefined : [byPrefix.key];
+    if (!versioning.enabled) {
+      issues.push({
+        file,
+        path: `routes[${i}].versions`,
+        reason: 'no API versions are declared',
+        hint: 'declare them under versioning.versions',
+      });
+      return undefined;
+    }
+    const keys: string[] = [];
+    for (const name of r.versions) {
+      const v = versioning.lookup(name);
+      if (v === undefined)
+        issues.push({
+          file,
+          path: `routes[${i}].versions`,
+          reason: `unknown API version "${name}"`,
+          hint: `declared: ${versioning.versions.map((x) => x.name).join(', ')}`,
+        });
+      else keys.push(v.key);
+    }
+    if (byPrefix !== undefined && !keys.includes(byPrefix.key))
+      issues.push({
+        file,
+        path: `routes[${i}].versions`,
+        reason: `the path names version "${byPrefix.name}" but the route serves ${r.versions.join(', ')}`,
+      });
+    return keys;
+  });
   if (issues.length) throw new ConfigError(issues);
 
   const upstreams = new Map<string, Upstream>();
@@ -202,13 +239,14 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
   }
 
   // Routes exist before their chains so global plugins (the router) can hold them.
-  const routes: (RouteInfo & { chain: Chain })[] = config.routes.map((r) => ({
+  const routes: (RouteInfo & { chain: Chain })[] = config.routes.map((r, i) => ({
     id: r.id,
     host: r.host,
     path: r.path,
     methods: r.methods,
     upstream: r.upstream,
     stripPrefix: r.stripPrefix,
+    versions: routeVersions[i],
     chain: {
       request: [],
       proxy: undefined,
@@ -221,14 +259,22 @@ export async function compilePlan(loaded: LoadedConfig, options: CompileOptions)
     },
   }));
   const stores = openStores(config.stores, logger);
+  // Opened lazily: a plan compiled only to be checked never touches the file.
+  const versionUsage =
+    versioning.enabled && config.versioning.usage.enabled
+      ? new VersionUsage(config.versioning.usage, logger)
+      : undefined;
   const deps: PluginDeps = {
     logger,
     upstreams,
     routes: routes as CompiledRoute[],
     problemTypeBase: config.errors.typeBase,
     stores,
+    versioning,
+    versionUsage,
   };
   const closers: (() => void | Promise<void>)[] = [];
+  if (versionUsage !== undefined) closers.push(() => versionUsage.close());
   const definitions = registry.list().sort(byPhaseThenPriority);
 
   async function instantiate(

@@ -1,6 +1,7 @@
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
 import type { Registry } from '../core/registry.js';
 import { AdminSchema, ObservabilitySchema } from '../observability/schema.js';
+import { VersioningSchema } from '../versioning/schema.js';
 
 /**
  * The config schema. TypeScript types come from the same definitions (Static<…>), and
@@ -244,6 +245,14 @@ export const RouteSchema = Type.Object(
       default: ['GET', 'HEAD'],
     }),
     upstream: Type.String({ description: 'Name of an entry of "upstreams".' }),
+    versions: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'API versions this route serves (names from versioning.versions). Absent: the version its path prefix names ("/v2/…", with the path selector), else every version. Several routes may share a path and method with different versions.',
+      }),
+    ),
     stripPrefix: Type.Optional(
       Type.String({ pattern: '^/', description: 'Removed from the start of the path before forwarding.' }),
     ),
@@ -399,6 +408,7 @@ export const ConfigSchema = Type.Object(
     stores: StoresSchema,
     admin: AdminSchema,
     observability: ObservabilitySchema,
+    versioning: VersioningSchema,
     shutdown: Type.Object(
       {
         graceMs: Type.Integer({
@@ -408,6 +418,49 @@ export const ConfigSchema = Type.Object(
         }),
       },
       { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },
+    ),
+    reload: Type.Object(
+      {
+        watch: Type.Boolean({
+          description:
+            'Watch the config file (and the OpenAPI files plugins.contract.spec names) and reload when its content changes. SIGHUP and the admin API reload either way.',
+          default: true,
+        }),
+        debounceMs: Type.Integer({
+          minimum: 0,
+          maximum: 60000,
+          description:
+            'Wait this long after the last change event before reloading (an editor writes a file in several steps).',
+          default: 250,
+        }),
+        history: Type.Object(
+          {
+            dir: Type.String({
+              minLength: 1,
+              description:
+                'Directory of the applied-config history (each applied config as a file, plus index.jsonl), relative to the working directory. Several nodes may share it.',
+              default: '.portcullis/config-history',
+            }),
+            keep: Type.Integer({
+              minimum: 1,
+              maximum: 10000,
+              description: 'How many applied configs the history keeps (the oldest leave first).',
+              default: 50,
+            }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description: 'History of applied configs, for `portcullis config history|rollback` and the admin API.',
+          },
+        ),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'Hot reload: a new config is compiled beside the running one and swapped in whole; a config that does not compile leaves the running one serving. Read at start only.',
+      },
     ),
   },
   { additionalProperties: false },

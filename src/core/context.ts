@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiVersion } from '../versioning/catalog.js';
 import type { GatewayError } from './errors.js';
 import type { CompiledRoute, Plan } from './plan.js';
 import type { AuthAttempts, AuthFailure, PresentedToken, Principal } from './principal.js';
@@ -102,6 +103,8 @@ export class RequestContext {
   query: string;
   host: string;
   route: CompiledRoute | undefined;
+  /** The API version the request named (or the default one), set by the router when versioning is on. */
+  apiVersion: ApiVersion | undefined;
   params: Record<string, string | undefined>;
   traceparent: string;
   principal: Principal | undefined;
@@ -208,6 +211,7 @@ export class RequestContext {
     this.query = '';
     this.host = '';
     this.route = undefined;
+    this.apiVersion = undefined;
     this.params = {};
     this.traceparent = '';
     this.principal = undefined;

@@ -189,6 +189,34 @@ export const ERRORS = {
     meaning: 'No declared route matches the host and path. Undeclared routes are never proxied.',
     fix: 'Call a declared route, or declare the route in portcullis.yaml.',
   },
+  UNKNOWN_API_VERSION: {
+    status: 400,
+    title: 'Unknown API version',
+    meaning:
+      'The request names an API version (path prefix, version header, Accept media-type parameter or query parameter) that is not declared in versioning.versions. The problem\'s "supportedVersions" member lists the versions served.',
+    fix: 'Name one of the supported versions.',
+  },
+  API_VERSION_CONFLICT: {
+    status: 400,
+    title: 'Conflicting API versions',
+    meaning:
+      'Two places of the request (for example the path prefix and the version header) name different API versions; the gateway does not guess which one is meant.',
+    fix: 'Name the version in one place, or the same version everywhere.',
+  },
+  API_VERSION_REQUIRED: {
+    status: 400,
+    title: 'API version required',
+    meaning:
+      'The request names no API version, versioning.default is "none", and the path is served only by versioned routes.',
+    fix: 'Name a version (see "supportedVersions" in the problem), or set versioning.default.',
+  },
+  API_VERSION_RETIRED: {
+    status: 410,
+    title: 'API version retired',
+    meaning:
+      'The API version the request names (or its default) is retired (versioning.versions[].status, or its sunset passed with versioning.retireAtSunset). The answer carries Sunset and Link headers and, when configured, a "migration" member with the migration guide.',
+    fix: 'Move to a supported version (see the "migration" link and "supportedVersions").',
+  },
   METHOD_NOT_ALLOWED: {
     status: 405,
     title: 'Method not allowed on this route',
@@ -349,6 +377,11 @@ export interface GatewayErrorOptions {
   readonly cause?: unknown;
   /** Each violation of a contract (REQUEST_INVALID): sent as the problem's "errors" member. */
   readonly violations?: readonly Violation[];
+  /**
+   * Extra problem members (RFC 9457 §3.2), from config only ("supportedVersions"): never request
+   * data. They never replace a standard member.
+   */
+  readonly extensions?: Readonly<Record<string, unknown>>;
 }
 
 /** One broken rule, as RFC 9457's example "errors" member has it: a JSON pointer and a reason. */
@@ -366,6 +399,7 @@ export class GatewayError extends Error {
   readonly detail: string | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly violations: readonly Violation[] | undefined;
+  readonly extensions: Readonly<Record<string, unknown>> | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERRORS[code].title, options.cause === undefined ? undefined : { cause: options.cause });
@@ -375,5 +409,6 @@ export class GatewayError extends Error {
     this.detail = options.detail;
     this.headers = options.headers;
     this.violations = options.violations;
+    this.extensions = options.extensions;
   }
 }

@@ -3,6 +3,8 @@ import type { Static, TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Stores } from '../stores/types.js';
+import type { VersionCatalog } from '../versioning/catalog.js';
+import type { VersionUsage } from '../versioning/usage.js';
 import type { RequestContext, ResponseHead } from './context.js';
 import type { Phase } from './phases.js';
 import type { Chain } from './plan.js';
@@ -68,6 +70,8 @@ export interface RouteInfo {
   readonly methods: readonly string[];
   readonly upstream: string;
   readonly stripPrefix: string | undefined;
+  /** Keys of the API versions the route serves (versionKey); undefined: every version. */
+  readonly versions: readonly string[] | undefined;
 }
 
 /** Dependencies handed to `create`. Stores and shared services reach plugins only this way. */
@@ -80,6 +84,10 @@ export interface PluginDeps {
   readonly problemTypeBase: string;
   /** Shared state (key store, replay caches, Redis), opened on first use and closed with the plan. */
   readonly stores: Stores;
+  /** The compiled `versioning` section (the router selects versions, the lifecycle stage answers them). */
+  readonly versioning: VersionCatalog;
+  /** Requests per version and consumer (undefined when versioning or its usage counting is off). */
+  readonly versionUsage: VersionUsage | undefined;
 }
 
 export interface CreateContext {

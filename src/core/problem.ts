@@ -24,6 +24,7 @@ export interface ProblemBody {
   instance?: string;
   requestId: string;
   errors?: readonly Violation[];
+  [extension: string]: unknown;
 }
 
 /** RFC 9457 body: type, title, status, code and the request id — never a stack or a library message. */
@@ -37,6 +38,9 @@ export function problemBody(err: GatewayError, requestId: string, typeBase = DEF
   };
   if (err.detail !== undefined) body.detail = err.detail;
   if (err.violations !== undefined) body.errors = err.violations;
+  if (err.extensions !== undefined) {
+    for (const [k, v] of Object.entries(err.extensions)) if (!(k in body)) body[k] = v;
+  }
   return body;
 }
 

@@ -21,6 +21,7 @@ import loginThrottle from './rate-limit/login-throttle/index.js';
 import rateLimit from './rate-limit/rate-limit/index.js';
 import responseHygiene from './respond/response-hygiene/index.js';
 import securityHeaders from './respond/security-headers/index.js';
+import versionLifecycle from './respond/version-lifecycle/index.js';
 import router from './route/router/index.js';
 import attackDetection from './validate/attack-detection/index.js';
 import contract from './validate/contract/index.js';
@@ -34,6 +35,7 @@ export function createDefaultRegistry(): Registry {
     .register(forward)
     .register(responseHygiene)
     .register(securityHeaders)
+    .register(versionLifecycle)
     .register(ipRules)
     .register(cors)
     .register(clientCertificate)

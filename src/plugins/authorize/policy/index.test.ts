@@ -31,6 +31,7 @@ function setup(settings: Record<string, unknown>, mode: 'enforce' | 'monitor' = 
       methods: ['GET'],
       upstream: 'api',
       stripPrefix: undefined,
+      versions: undefined,
     },
     configPath: 'routes[0].plugins.policy',
   } as CreateContext;

@@ -103,6 +103,30 @@ function refuseAndClose(
   throw new GatewayError(code, detail === undefined ? {} : { detail });
 }
 
+/** Routes sharing host, method and path: one per API version, and one serving every version. */
+interface VersionedRoutes {
+  any: CompiledRoute | undefined;
+  readonly byVersion: Map<string, CompiledRoute>;
+}
+
+function addToGroup(group: VersionedRoutes, route: CompiledRoute, method: string): void {
+  const clash = (other: CompiledRoute): never => {
+    throw new Error(
+      `routes "${other.id}" and "${route.id}" both serve ${method} ${route.path}${route.versions === undefined ? '' : ` in version ${route.versions.join(', ')}`}`,
+    );
+  };
+  if (route.versions === undefined) {
+    if (group.any !== undefined) clash(group.any);
+    group.any = route;
+    return;
+  }
+  for (const v of route.versions) {
+    const other = group.byVersion.get(v);
+    if (other !== undefined) clash(other);
+    group.byVersion.set(v, route);
+  }
+}
+
 export default definePlugin({
   name: 'router',
   phase: 'route',
@@ -119,12 +143,34 @@ export default definePlugin({
       ignoreTrailingSlash: config.ignoreTrailingSlash,
       maxParamLength: 1024,
     });
-    for (const route of deps.routes as readonly CompiledRoute[]) {
-      const methods = new Set(route.methods);
-      // HEAD is GET without a body (RFC 9110 §9.3.2).
-      if (methods.has('GET')) methods.add('HEAD');
-      const opts = route.host === undefined ? {} : { constraints: { host: route.host.toLowerCase() } };
-      router.on([...methods] as HTTPMethod[], route.path, opts, () => undefined, route);
+    const versioning = deps.versioning.enabled ? deps.versioning : undefined;
+    if (versioning === undefined) {
+      for (const route of deps.routes as readonly CompiledRoute[]) {
+        const methods = new Set(route.methods);
+        // HEAD is GET without a body (RFC 9110 §9.3.2).
+        if (methods.has('GET')) methods.add('HEAD');
+        const opts = route.host === undefined ? {} : { constraints: { host: route.host.toLowerCase() } };
+        router.on([...methods] as HTTPMethod[], route.path, opts, () => undefined, route);
+      }
+    } else {
+      // Several routes may share host, method and path, one per version: the router holds groups.
+      const groups = new Map<string, VersionedRoutes>();
+      for (const route of deps.routes as readonly CompiledRoute[]) {
+        const methods = new Set(route.methods);
+        if (methods.has('GET')) methods.add('HEAD');
+        const host = route.host?.toLowerCase();
+        for (const method of methods) {
+          const key = `${host ?? ''}\n${method}\n${route.path}`;
+          let group = groups.get(key);
+          if (group === undefined) {
+            group = { any: undefined, byVersion: new Map() };
+            groups.set(key, group);
+            const opts = host === undefined ? {} : { constraints: { host } };
+            router.on(method as HTTPMethod, route.path, opts, () => undefined, group);
+          }
+          addToGroup(group, route, method);
+        }
+      }
     }
 
     function allowedMethods(path: string, host: string): string[] {
@@ -171,11 +217,25 @@ export default definePlugin({
           }
         }
         if (found === null) {
+          // A retired or unknown version is answered as such even where no route matches.
+          if (versioning !== undefined) versioning.select(ctx);
           const allowed = allowedMethods(path, ctx.host);
           if (allowed.length === 0) throw new GatewayError('ROUTE_NOT_FOUND');
           throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: allowed.join(', ') } });
         }
-        ctx.route = found.store as CompiledRoute;
+        if (versioning === undefined) ctx.route = found.store as CompiledRoute;
+        else {
+          const version = versioning.select(ctx);
+          const group = found.store as VersionedRoutes;
+          const chosen = version === undefined ? group.any : (group.byVersion.get(version.key) ?? group.any);
+          if (chosen === undefined) {
+            if (version === undefined) throw versioning.required();
+            throw new GatewayError('ROUTE_NOT_FOUND', {
+              detail: `Not served in API version ${version.name}.`,
+            });
+          }
+          ctx.route = chosen;
+        }
         ctx.params = found.params;
       },
     };
