@@ -5,9 +5,11 @@ import { ConfigError } from '../config/errors.js';
 import { VERSION } from '../version.js';
 import { registerAuditCommand } from './audit.js';
 import { checkCommand } from './check.js';
+import { registerConfigCommand } from './config.js';
 import { registerKeysCommand } from './keys.js';
 import { registerPolicyCommand } from './policy.js';
 import { startGateway } from './start.js';
+import { registerVersionsCommand } from './versions.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad usage. */
 const EXIT_CONFIG = 2;
@@ -103,6 +105,8 @@ program
 registerKeysCommand(program, defaultConfig);
 registerPolicyCommand(program);
 registerAuditCommand(program, defaultConfig);
+registerConfigCommand(program, defaultConfig);
+registerVersionsCommand(program, defaultConfig);
 
 try {
   await program.parseAsync(process.argv);

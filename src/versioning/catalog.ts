@@ -201,7 +201,7 @@ export class VersionCatalog {
     }
     if (this.#mediaType !== undefined) {
       const accept = ctx.req.headers.accept;
-      if (accept !== undefined && accept.includes('=')) this.#fromAccept(accept, named);
+      if (accept?.includes('=')) this.#fromAccept(accept, named);
     }
     if (this.#query !== undefined && ctx.query !== '') this.#fromQuery(ctx.query, named);
 

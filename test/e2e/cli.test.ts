@@ -45,6 +45,7 @@ describe('portcullis CLI', () => {
         'proxy:forward',
         'respond:security-headers',
         'respond:response-hygiene',
+        'respond:version-lifecycle',
         'log:access-log',
       ],
     );

@@ -147,6 +147,7 @@ describe('pipeline: order, per-route settings, monitor mode, fail closed', () =>
         'forward',
         'security-headers',
         'response-hygiene',
+        'version-lifecycle',
         'access-log',
       ],
     );
