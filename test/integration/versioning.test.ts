@@ -273,6 +273,48 @@ describe('API versioning', () => {
   });
 });
 
+describe('API versioning: the admin report', () => {
+  it('GET /api/v1/versions reports usage per version (viewer), deprecated first; no token: 401', async () => {
+    const up = await startUpstream();
+    const usagePath = join(mkdtempSync(join(tmpdir(), 'portcullis-versions-')), 'usage.db');
+    const token = 'versions-viewer-token-0123456789abcdef';
+    const gw = await startGateway(
+      {
+        ...versionedConfig(up.url, up.url, usagePath),
+        admin: { enabled: true, port: 0, tokens: [{ name: 'vera', role: 'viewer', token: '${env:PC_VER_TOKEN}' }] },
+      },
+      { PC_VER_TOKEN: token },
+    );
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(`${gw.url}/v1/orders`)).status, 200);
+      assert.equal((await fetch(`${gw.url}/orders`)).status, 200);
+      const admin = gw.gateway.admin?.url as string;
+      const denied = await fetch(`${admin}/api/v1/versions`);
+      assert.equal(denied.status, 401);
+      let body: { versions: { name: string; status: string; requests: number }[] } = { versions: [] };
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        const res = await fetch(`${admin}/api/v1/versions`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(res.status, 200);
+        body = (await res.json()) as typeof body;
+        if (body.versions.find((v) => v.name === 'v2')?.requests === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(
+        body.versions.map((v) => [v.name, v.status, v.requests]),
+        [
+          ['v0', 'retired', 0],
+          ['v1', 'deprecated', 2],
+          ['v2', 'active', 1],
+        ],
+      );
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
+
 describe('API versioning: default "none", sunset enforcement, config errors', () => {
   let up: TestUpstream;
   let usagePath: string;
