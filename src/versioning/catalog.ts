@@ -1,4 +1,4 @@
-import type { RequestContext } from '../core/context.js';
+import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../core/errors.js';
 import { unsafePattern } from '../core/safe-pattern.js';
 import type { ApiVersionConfig, VersioningConfig } from './schema.js';
@@ -43,6 +43,14 @@ function linksOf(v: ApiVersionConfig): string[] {
   if (v.sunsetLink !== undefined) links.push(`<${v.sunsetLink}>; rel="sunset"; type="text/html"`);
   if (v.migrationLink !== undefined) links.push(`<${v.migrationLink}>; rel="successor-version"`);
   return links;
+}
+
+/** What select() reads of a request (the RequestContext, once the router has set path and query). */
+export interface VersionRequest {
+  readonly path: string;
+  readonly query: string;
+  readonly req: { readonly headers: IncomingHttpHeaders };
+  apiVersion: ApiVersion | undefined;
 }
 
 export interface CatalogIssue {
@@ -192,7 +200,7 @@ export class VersionCatalog {
    * missing or retired version. Undefined: the request named none and the default is "none".
    * Needs ctx.path and ctx.query (the router sets them first).
    */
-  select(ctx: RequestContext): ApiVersion | undefined {
+  select(ctx: VersionRequest): ApiVersion | undefined {
     const named: Named = { raw: undefined, from: undefined };
     if (this.#path) this.#fromPath(ctx.path, named);
     if (this.#header !== undefined) {
