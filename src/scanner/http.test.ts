@@ -36,7 +36,7 @@ describe('BudgetedHttp', () => {
     assert.equal(res?.status, 200);
     assert.equal(up.calls.at(-1)?.url, '/base/items?x=1');
     assert.equal(up.calls.at(-1)?.headers.authorization, 'Bearer secret-token-value');
-    assert.deepEqual((res?.json as { ok: boolean }).ok, true);
+    assert.deepEqual(res?.json, { ok: true, method: 'GET', url: '/base/items?x=1' });
     await http.close();
   });
 
