@@ -1,14 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { keyJson } from '../cli/keys.js';
 import { routeInventory } from '../cli/routes.js';
+import { buildReport } from '../cli/versions.js';
 import { compilePlan } from '../config/compile.js';
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
-import { type LoadedConfig, loadConfigText } from '../config/load.js';
+import { type LoadedConfig, loadConfigText, recordingEnv, scrubEnv } from '../config/load.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { SecurityEventType } from '../observability/events.js';
 import type { AuditQuery } from '../observability/hub.js';
 import { KeyService, KeyServiceError } from '../stores/key-service.js';
 import { VERSION } from '../version.js';
+import { readUsage } from '../versioning/usage.js';
 import { AdminAccess, type AdminIdentity, type AdminRole } from './access.js';
 import { readBody, sendJson } from './http.js';
 import { redactConfig } from './redact.js';
@@ -118,36 +120,13 @@ function auditQuery(q: URLSearchParams, defaultLimit: number | undefined): Audit
   return out as AuditQuery;
 }
 
-/**
- * The environment a posted config may read, recording every value it hands out: an error message
- * that quotes a bad value ("… is not an IP address") must not become a way to read the gateway's
- * secrets (${env:ADMIN_TOKEN} posted where an address is expected).
- */
-function recordingEnv(): { env: NodeJS.ProcessEnv; seen: Set<string> } {
-  const seen = new Set<string>();
-  const env = new Proxy(process.env, {
-    get(target, name) {
-      const v = typeof name === 'string' ? target[name] : undefined;
-      if (typeof v === 'string' && v.length >= 4) seen.add(v);
-      return v;
-    },
-  });
-  return { env, seen };
-}
-
-function scrub(text: string, seen: ReadonlySet<string>): string {
-  let out = text;
-  for (const v of seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
-  return out;
-}
-
 function issuesOf(err: ConfigError, seen: ReadonlySet<string> = new Set()): Record<string, unknown>[] {
   return err.issues.map((i: ConfigIssue) => {
-    const o: Record<string, unknown> = { reason: scrub(i.reason, seen) };
-    if (i.path !== undefined) o.path = scrub(i.path, seen);
+    const o: Record<string, unknown> = { reason: scrubEnv(i.reason, seen) };
+    if (i.path !== undefined) o.path = scrubEnv(i.path, seen);
     if (i.line !== undefined) o.line = i.line;
     if (i.column !== undefined) o.column = i.column;
-    if (i.hint !== undefined) o.hint = scrub(i.hint, seen);
+    if (i.hint !== undefined) o.hint = scrubEnv(i.hint, seen);
     return o;
   });
 }
@@ -203,32 +182,45 @@ async function yamlBody(c: CallContext): Promise<string> {
   return buf.toString('utf8');
 }
 
+function notCompiled(err: ConfigError, seen: ReadonlySet<string>): HttpFailure {
+  return new HttpFailure(
+    'ADMIN_CONFIG_INVALID',
+    'The config did not compile; the running config is unchanged.',
+    {
+      issues: issuesOf(err, seen),
+    },
+  );
+}
+
+/**
+ * Applies a loaded config through the gateway (which records it in the config history). Answers
+ * the history version now running and the plan version (the process's reload counter).
+ */
 async function apply(
   c: CallContext,
   loaded: LoadedConfig,
-  yaml: string | undefined,
   action: string,
   detail: Record<string, unknown>,
   seen: ReadonlySet<string> = new Set(),
-): Promise<number> {
+): Promise<{ version: number; planVersion: number }> {
   try {
     checkAdmin(c, loaded, true);
-    const plan = await c.gw.reload(loaded, { by: c.who.name, ...(yaml === undefined ? {} : { yaml }) });
-    c.audit(action, { ...detail, version: plan.version });
-    return plan.version;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      c.event('config.rejected', action, { issues: err.issues.length });
-      throw new HttpFailure(
-        'ADMIN_CONFIG_INVALID',
-        'The config did not compile; the running config is unchanged.',
-        {
-          issues: issuesOf(err, seen),
-        },
-      );
-    }
+    if (!(err instanceof ConfigError)) throw err;
+    c.event('config.rejected', action, { issues: err.issues.length });
+    throw notCompiled(err, seen);
+  }
+  let planVersion: number;
+  try {
+    // A config that does not compile is recorded as config.rejected by the gateway itself.
+    planVersion = (await c.gw.reload(loaded, { by: c.who.name })).version;
+  } catch (err) {
+    if (err instanceof ConfigError) throw notCompiled(err, seen);
     throw err;
   }
+  const version = c.gw.configHistory.find((h) => h.running)?.version ?? planVersion;
+  c.audit(action, { ...detail, version, planVersion });
+  return { version, planVersion };
 }
 
 function keyService(c: CallContext): KeyService {
@@ -310,13 +302,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
   }),
 
   route('GET', '/api/v1/config/history', 'viewer', 'config.history', (c) => {
-    const running = c.gw.plan.version;
     sendJson(c.res, 200, {
       versions: c.gw.configHistory.map((h) => ({
         version: h.version,
         appliedAt: h.appliedAt,
         by: h.by,
-        running: h.version === running,
+        running: h.running,
+        sha256: h.sha256,
+        ...(h.source === undefined ? {} : { source: h.source }),
       })),
     });
   }),
@@ -350,8 +343,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
         },
       );
     }
-    const version = await apply(c, { ...loaded, file: undefined }, text, 'config.apply', {}, seen);
-    sendJson(c.res, 200, { version });
+    const applied = await apply(c, { ...loaded, file: undefined }, 'config.apply', {}, seen);
+    sendJson(c.res, 200, applied);
   }),
 
   route('POST', '/api/v1/config/rollback', 'admin', 'config.rollback', async (c) => {
@@ -360,14 +353,31 @@ export const API_ROUTES: readonly ApiRoute[] = [
     if (typeof want !== 'number' || !Number.isSafeInteger(want))
       throw new HttpFailure('REQUEST_INVALID', 'version must be the number of a version in the history.');
     const entry = c.gw.configHistory.find((h) => h.version === want);
-    if (entry === undefined)
-      throw new HttpFailure('NOT_FOUND', `Version ${want} is not in the in-memory history (the last 20).`);
-    const version = await apply(c, entry.loaded, entry.yaml, 'config.rollback', { to: want });
-    sendJson(c.res, 200, { version, rolledBackTo: want });
+    const text = await entry?.text();
+    if (entry === undefined || text === undefined)
+      throw new HttpFailure('NOT_FOUND', `Version ${want} is not in the config history.`);
+    // Loaded again from its text, with the environment of now (as a SIGHUP reload would).
+    const { env, seen } = recordingEnv();
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfigText(text, entry.source ?? 'config-history.yaml', { registry: c.gw.registry, env });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      c.event('config.rejected', 'config.rollback', { issues: err.issues.length });
+      throw notCompiled(err, seen);
+    }
+    const applied = await apply(c, { ...loaded, file: entry.source }, 'config.rollback', { to: want }, seen);
+    sendJson(c.res, 200, { ...applied, rolledBackTo: want });
   }),
 
   route('GET', '/api/v1/routes', 'viewer', 'routes', (c) => {
     sendJson(c.res, 200, { routes: routeInventory(c.gw.plan) });
+  }),
+
+  route('GET', '/api/v1/versions', 'viewer', 'versions', (c) => {
+    // Counts come from the usage file: at most versioning.usage.flushMs old, all nodes sharing it.
+    const versioning = c.gw.loaded.config.versioning;
+    sendJson(c.res, 200, { versions: buildReport(versioning, readUsage(versioning.usage.path)) });
   }),
 
   route('GET', '/api/v1/keys', 'viewer', 'keys.list', async (c) => {

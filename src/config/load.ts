@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { TObject } from '@sinclair/typebox';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { type Document, isMap, isPair, isScalar, LineCounter, parseDocument } from 'yaml';
+import { type Document, isMap, isPair, isScalar, LineCounter, parseDocument, stringify } from 'yaml';
 import type { Registry } from '../core/registry.js';
 import { ConfigError, type ConfigIssue, formatPath } from './errors.js';
 import { buildConfigSchema, type GatewayConfig } from './schema.js';
@@ -13,6 +13,11 @@ export interface LoadedConfig {
   readonly file: string | undefined;
   /** Config paths whose values came from ${env:…}: treated as secrets, never printed. */
   readonly secretPaths: ReadonlySet<string>;
+  /**
+   * The YAML text as written, before ${env:…} was filled in (what the config history keeps): the
+   * file's exact text, or the object given in code written as YAML.
+   */
+  readonly text: string;
 }
 
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -147,7 +152,7 @@ function validatorFor(registry: Registry): ValidateFunction {
 export function loadConfigObject(
   raw: unknown,
   options: LoadOptions,
-  source?: { file: string; doc: Document; lc: LineCounter },
+  source?: { file: string; doc: Document; lc: LineCounter; text: string },
 ): LoadedConfig {
   const file = source?.file;
   const secrets = new Set<string>();
@@ -170,7 +175,8 @@ export function loadConfigObject(
   if (!validate(data) && !(coerceEnvScalars(data, validate.errors ?? [], secrets) && validate(data))) {
     throw new ConfigError(issuesFromAjv(validate.errors ?? []).map(toIssue));
   }
-  return { config: deepFreeze(data as GatewayConfig), file, secretPaths: secrets };
+  const text = source?.text ?? stringify(raw);
+  return { config: deepFreeze(data as GatewayConfig), file, secretPaths: secrets, text };
 }
 
 /** read → parse (file:line:column) → validate (path, reason, hint) → defaults → deep-freeze. */
@@ -212,5 +218,32 @@ export function loadConfigText(text: string, file: string, options: LoadOptions)
     );
   }
   const raw = doc.toJS({ maxAliasCount: 100 });
-  return loadConfigObject(raw, options, { file, doc, lc });
+  return loadConfigObject(raw, options, { file, doc, lc, text });
+}
+
+/**
+ * The environment a config may read, recording every value it hands out: an error message that
+ * quotes a bad value ("… is not an IP address") must not become a way to read the gateway's
+ * secrets (${env:ADMIN_TOKEN} written where an address is expected). Scrub messages with scrubEnv.
+ */
+export function recordingEnv(source: NodeJS.ProcessEnv = process.env): {
+  env: NodeJS.ProcessEnv;
+  seen: Set<string>;
+} {
+  const seen = new Set<string>();
+  const env = new Proxy(source, {
+    get(target, name) {
+      const v = typeof name === 'string' ? target[name] : undefined;
+      if (typeof v === 'string' && v.length >= 4) seen.add(v);
+      return v;
+    },
+  });
+  return { env, seen };
+}
+
+/** `text` with every value handed out by a recordingEnv replaced by "[redacted]". */
+export function scrubEnv(text: string, seen: ReadonlySet<string>): string {
+  let out = text;
+  for (const v of seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
+  return out;
 }

@@ -451,7 +451,8 @@ export const ConfigSchema = Type.Object(
           {
             additionalProperties: false,
             default: {},
-            description: 'History of applied configs, for `portcullis config history|rollback` and the admin API.',
+            description:
+              'History of applied configs, for `portcullis config history|rollback` and the admin API.',
           },
         ),
       },

@@ -475,6 +475,8 @@ export interface MetricsHandle extends MetricsPart {
   readonly registry: Registry;
   /** Feeds one finished request (what the hub calls). */
   observe(r: RequestRecord): void;
+  /** Counts one attempt to apply a new config (file, SIGHUP, admin API) and its outcome. */
+  configReloaded(ok: boolean, at: number): void;
 }
 
 /** Builds the metrics part (without attaching it): used by attachMetrics and the unit tests. */
@@ -552,6 +554,27 @@ export function createMetrics(
     (g as { type: string }).type = 'counter';
     families.push(g);
   }
+  // Config reloads (fed by config.applied / config.rejected events): an alert can watch for failures.
+  const reloads = new CounterFamily(
+    `${p}config_reload_total`,
+    'Attempts to apply a new config (file change, SIGHUP, admin API), by result.',
+  );
+  const reloadOk = reloads.cell({ result: 'success' }, 'success');
+  const reloadFailed = reloads.cell({ result: 'failure' }, 'failure');
+  const lastReload = { ok: 1, at: Date.now() / 1000 };
+  families.push(
+    reloads,
+    new GaugeFamily(
+      `${p}config_last_reload_success`,
+      '1 if the last attempt to apply a config succeeded (or none was made since start), 0 if it failed and the previous config still runs.',
+      () => [{ labels: {}, value: lastReload.ok }],
+    ),
+    new GaugeFamily(
+      `${p}config_last_reload_timestamp_seconds`,
+      'When the last attempt to apply a config was made, successful or not (the start time until then).',
+      () => [{ labels: {}, value: lastReload.at }],
+    ),
+  );
   for (const f of families) registry.registerMetric(f as never);
   if (views.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p });
 
@@ -659,6 +682,11 @@ export function createMetrics(
     registry,
     contentType: registry.contentType,
     observe,
+    configReloaded(ok: boolean, at: number): void {
+      (ok ? reloadOk : reloadFailed).value++;
+      lastReload.ok = ok ? 1 : 0;
+      lastReload.at = at / 1000;
+    },
     render: () => registry.metrics(),
     traffic: (seconds: number) => ring.points(seconds, Date.now()),
     overview(): Overview {
@@ -683,5 +711,9 @@ export function attachMetrics(obs: Observability, config: MetricsConfig, loaded?
     listeners: loaded?.config.listeners ?? [],
   });
   obs.observe(m);
+  obs.events.on((e) => {
+    if (e.type === 'config.applied') m.configReloaded(true, e.at);
+    else if (e.type === 'config.rejected') m.configReloaded(false, e.at);
+  });
   obs.metricsPart = m;
 }

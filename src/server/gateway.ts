@@ -5,6 +5,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type AdminServer, startAdmin } from '../admin/server.js';
 import { compilePlan } from '../config/compile.js';
+import { ConfigError } from '../config/errors.js';
+import { type ConfigHistory, type HistoryEntry, MemoryConfigHistory } from '../config/history.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ListenerConfig } from '../config/schema.js';
 import { type ClientCertificate, RequestContext, type ServerState } from '../core/context.js';
@@ -26,20 +28,36 @@ export interface GatewayOptions {
   readonly loaded: LoadedConfig;
   readonly logger: Logger;
   readonly registry?: Registry;
+  /**
+   * Where applied configs are recorded (`portcullis start` passes the directory of
+   * reload.history); without one, the history is kept in memory (reload.history.keep entries).
+   */
+  readonly history?: ConfigHistory;
 }
 
-/** One applied config, kept in memory for the admin API's history and rollback (last 20). */
+/** One entry of the applied-config history, as the admin API lists it. */
 export interface AppliedConfig {
+  /** The entry's number in the history (it continues across restarts with a history directory). */
   readonly version: number;
   readonly appliedAt: number;
-  /** Who applied it: "startup", "reload" (SIGHUP), or the admin token name. */
+  /** Who applied it: "startup", "file", "sighup", or the admin token name. */
   readonly by: string;
-  /** The YAML text as posted to the admin API, when it came from there. */
-  readonly yaml: string | undefined;
-  readonly loaded: LoadedConfig;
+  readonly sha256: string;
+  /** The config file it was read from (undefined: posted to the admin API or built in code). */
+  readonly source: string | undefined;
+  /** This is the config running now. */
+  readonly running: boolean;
+  /** Its exact YAML text (undefined when the history no longer has it). */
+  text(): Promise<string | undefined>;
 }
 
-const HISTORY_SIZE = 20;
+/** What reload() records about a config besides its text. */
+export interface ReloadMeta {
+  /** Who applied it ("file", "sighup" or the admin token name); "reload" if unsaid. */
+  readonly by?: string;
+  /** The text to record when it differs from loaded.text (kept for the admin API's callers). */
+  readonly yaml?: string;
+}
 
 export interface BoundListener {
   readonly name: string;
@@ -181,13 +199,24 @@ export class Gateway {
   /** Metrics, audit trail, anomaly detection: one hub for the process, kept across reloads. */
   readonly obs: Observability;
   #admin: AdminServer | undefined;
-  readonly #history: AppliedConfig[] = [];
+  readonly #history: ConfigHistory;
+  /** The history as last read (after each record), newest last. */
+  #entries: readonly HistoryEntry[] = [];
+  /** The history entry of the running config (0: not recorded). */
+  #runningSeq = 0;
 
-  private constructor(plan: Plan, loaded: LoadedConfig, logger: Logger, registry: Registry) {
+  private constructor(
+    plan: Plan,
+    loaded: LoadedConfig,
+    logger: Logger,
+    registry: Registry,
+    history: ConfigHistory,
+  ) {
     this.#plan = plan;
     this.#loaded = loaded;
     this.#logger = logger;
     this.#registry = registry;
+    this.#history = history;
     this.obs = new Observability(loaded.config.observability, logger, {
       inFlight: () => this.#inFlight,
       configVersion: () => this.#plan.version,
@@ -198,18 +227,66 @@ export class Gateway {
       const anomaly = this.obs.anomalyPart;
       this.#server.blockedFor = (principal, credential) => anomaly.blockedFor('', principal, credential);
     }
-    this.#history.push({
-      version: plan.version,
-      appliedAt: Date.now(),
-      by: 'startup',
-      yaml: undefined,
-      loaded,
-    });
   }
 
-  /** The configs applied since start, oldest first (the last 20; the running one is last). */
+  /**
+   * The applied-config history as this gateway last read it (at start-up and after each config it
+   * applied), oldest first. With a shared history directory, call refreshHistory() first to see
+   * what other nodes added since.
+   */
   get configHistory(): readonly AppliedConfig[] {
+    const history = this.#history;
+    return this.#entries.map((e) => ({
+      version: e.seq,
+      appliedAt: e.appliedAt,
+      by: e.by,
+      sha256: e.sha256,
+      source: e.source,
+      running: e.seq === this.#runningSeq,
+      text: () => history.read(e.seq),
+    }));
+  }
+
+  /** The history store (file or memory). */
+  get history(): ConfigHistory {
     return this.#history;
+  }
+
+  /** Re-reads the history (entries other nodes sharing the directory added). */
+  async refreshHistory(): Promise<readonly AppliedConfig[]> {
+    this.#entries = await this.#history.list();
+    return this.configHistory;
+  }
+
+  /** Records the running config; a history that cannot be written is logged, never fatal to a reload. */
+  async #record(text: string, by: string, source: string | undefined): Promise<void> {
+    try {
+      const { entry } = await this.#history.record(text, { by, source });
+      this.#runningSeq = entry.seq;
+      this.#entries = await this.#history.list();
+    } catch (err) {
+      this.#runningSeq = 0;
+      this.#logger.error(
+        { err: { message: (err as Error).message }, history: this.#history.location },
+        'config history: the applied config could not be recorded',
+      );
+    }
+  }
+
+  /**
+   * Records a refused config (it did not load, did not compile, or the admin API refused it): one
+   * config.rejected event, which the reload metrics count. reload() calls it for a compile failure;
+   * callers that refuse a config before reload() call it themselves.
+   */
+  configRejected(by: string, issues: number, source?: string): void {
+    this.obs.emit({
+      type: 'config.rejected',
+      at: Date.now(),
+      severity: 'warning',
+      actor: by,
+      code: 'config.reload',
+      detail: source === undefined ? { issues } : { issues, source },
+    });
   }
 
   /** The plugin registry the plan was compiled with (to validate a new config the same way). */
@@ -234,7 +311,10 @@ export class Gateway {
   static async create(options: GatewayOptions): Promise<Gateway> {
     const registry = options.registry ?? createDefaultRegistry();
     const plan = await compilePlan(options.loaded, { registry, logger: options.logger, version: 1 });
-    return new Gateway(plan, options.loaded, options.logger, registry);
+    const history = options.history ?? new MemoryConfigHistory(options.loaded.config.reload.history.keep);
+    const gateway = new Gateway(plan, options.loaded, options.logger, registry, history);
+    await gateway.#record(options.loaded.text, 'startup', options.loaded.file);
+    return gateway;
   }
 
   get plan(): Plan {
@@ -250,34 +330,34 @@ export class Gateway {
    * Reloads run one at a time. The old plan's pools and stages are released once the last request
    * that started on it has finished.
    */
-  reload(loaded: LoadedConfig, meta: { by?: string; yaml?: string } = {}): Promise<Plan> {
+  reload(loaded: LoadedConfig, meta: ReloadMeta = {}): Promise<Plan> {
+    const actor = meta.by ?? 'reload';
     const next = this.#reloading.then(async () => {
-      const plan = await compilePlan(loaded, {
-        registry: this.#registry,
-        logger: this.#logger,
-        version: this.#plan.version + 1,
-      });
+      let plan: Plan;
+      try {
+        plan = await compilePlan(loaded, {
+          registry: this.#registry,
+          logger: this.#logger,
+          version: this.#plan.version + 1,
+        });
+      } catch (err) {
+        this.configRejected(actor, err instanceof ConfigError ? err.issues.length : 1, loaded.file);
+        throw err;
+      }
       const old = this.#plan;
       this.#plan = plan;
       this.#loaded = loaded;
       this.#retired.add(old);
       this.#retireIfIdle(old);
-      this.#logger.info({ version: plan.version }, 'config reloaded');
-      const actor = meta.by ?? 'reload';
-      this.#history.push({
-        version: plan.version,
-        appliedAt: Date.now(),
-        by: actor,
-        yaml: meta.yaml,
-        loaded,
-      });
-      if (this.#history.length > HISTORY_SIZE) this.#history.shift();
+      this.#logger.info({ version: plan.version, by: actor }, 'config reloaded');
+      await this.#record(meta.yaml ?? loaded.text, actor, loaded.file);
       this.obs.emit({
         type: 'config.applied',
         at: Date.now(),
         severity: 'info',
         actor,
         code: `v${plan.version}`,
+        detail: { historyVersion: this.#runningSeq },
       });
       return plan;
     });
