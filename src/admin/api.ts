@@ -301,9 +301,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
     sendJson(c.res, 200, { version: c.gw.plan.version, config: redactConfig(config, secretPaths) });
   }),
 
-  route('GET', '/api/v1/config/history', 'viewer', 'config.history', (c) => {
+  route('GET', '/api/v1/config/history', 'viewer', 'config.history', async (c) => {
+    // Re-read: other nodes sharing the history directory may have applied configs since.
+    const history = await c.gw.refreshHistory();
     sendJson(c.res, 200, {
-      versions: c.gw.configHistory.map((h) => ({
+      versions: history.map((h) => ({
         version: h.version,
         appliedAt: h.appliedAt,
         by: h.by,

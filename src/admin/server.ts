@@ -44,6 +44,10 @@ export interface AdminGateway {
   readonly registry: Registry;
   /** The last applied configs, oldest first. */
   readonly configHistory: readonly AppliedConfig[];
+  /** The history as stored now (other nodes sharing the directory may have added entries). */
+  refreshHistory(): Promise<readonly AppliedConfig[]>;
+  /** Shutting down: readiness answers 503 from the first moment, so a load balancer stops sending. */
+  readonly draining: boolean;
   reload(loaded: LoadedConfig, meta?: { by?: string; yaml?: string }): Promise<Plan>;
 }
 
@@ -204,14 +208,15 @@ export async function startAdmin(config: AdminConfig, gw: AdminGateway): Promise
     if (method === 'GET' || method === 'HEAD') {
       if (path === '/health/live') return send(res, 200, { status: 'ok' }, method);
       if (path === '/health/ready') {
+        const down = closing || gw.draining;
         const checks = {
-          listener: closing ? 'closing' : 'ok',
+          listener: closing ? 'closing' : gw.draining ? 'draining' : 'ok',
           config: `v${gw.plan.version}`,
           metrics: gw.obs.metricsPart === undefined ? 'disabled' : 'ok',
           audit: gw.obs.auditPart === undefined ? 'disabled' : 'ok',
           anomaly: gw.obs.anomalyPart === undefined ? 'disabled' : 'ok',
         };
-        return send(res, closing ? 503 : 200, { ready: !closing, checks }, method);
+        return send(res, down ? 503 : 200, { ready: !down, checks }, method);
       }
       if (path === '/' || path === '/index.html' || path.startsWith('/assets/')) {
         const asset = dashboardAsset(path);

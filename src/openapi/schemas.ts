@@ -2,6 +2,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { Violation } from '../core/errors.js';
+import { guardedRegExp } from '../core/linear-regexp.js';
 import { isObj, type Obj, resolvePointer, SpecError } from './load.js';
 
 // ajv-formats ships CJS with a default export; under NodeNext it arrives as the module object.
@@ -103,6 +104,8 @@ export class SchemaCompiler {
         validateSchema: false,
         addUsedSchema: false,
         unicodeRegExp: false,
+        // Description patterns run on client data: catastrophic shapes run in linear time or are refused.
+        code: { regExp: guardedRegExp },
         logger: false,
         messages: true,
         // Shared components compile once as their own functions instead of once per operation.

@@ -321,6 +321,11 @@ export class Gateway {
     return this.#plan;
   }
 
+  /** Shutting down (close() started): new requests close their connections; readiness is 503. */
+  get draining(): boolean {
+    return this.#server.draining;
+  }
+
   get inFlight(): number {
     return this.#inFlight;
   }
