@@ -7,7 +7,9 @@ import { registerAuditCommand } from './audit.js';
 import { checkCommand } from './check.js';
 import { registerConfigCommand } from './config.js';
 import { registerKeysCommand } from './keys.js';
+import { registerLintCommand } from './lint.js';
 import { registerPolicyCommand } from './policy.js';
+import { registerScanCommand } from './scan.js';
 import { startGateway } from './start.js';
 import { registerVersionsCommand } from './versions.js';
 
@@ -107,6 +109,8 @@ registerPolicyCommand(program);
 registerAuditCommand(program, defaultConfig);
 registerConfigCommand(program, defaultConfig);
 registerVersionsCommand(program, defaultConfig);
+registerScanCommand(program);
+registerLintCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,8 +6,8 @@ import type { Canary } from './types.js';
 /**
  * A listener on loopback that remembers which of its unique URLs were fetched: an SSRF probe points
  * a URL-taking parameter at one and asks whether the API under test came to get it. Loopback only:
- * it proves a fetch by an API on this machine (the scanner's tests, a local gateway); to probe a
- * remote API, pass --canary with an address the API can reach.
+ * it proves a fetch by an API on this machine (the scanner's tests, a local gateway). A remote API
+ * cannot reach it: against one, api7-ssrf can only report internal addresses accepted.
  */
 export class LoopbackCanary implements Canary {
   readonly #server: Server;

@@ -110,6 +110,9 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
           // The same problem at the same place once; keep the more severe instance.
           if (known === undefined || rank(f.severity) > rank(known.severity)) findings.set(id, { ...f, id });
         },
+        note(text) {
+          notes.push(`${check.id}: ${text}`);
+        },
         progress(s) {
           options.onProgress?.(done, checks.length, `${check.id} ${s}`);
         },

@@ -170,6 +170,8 @@ export interface ScanContext {
   report(finding: Omit<Finding, 'id'> & { readonly id?: string }): void;
   /** Progress line for the text reporter's progress bar ("API1 GET /users/{id}"). */
   progress(step: string): void;
+  /** Says what could not be tested and why ("no create operation: BOLA not tested"); shown with the results. */
+  note(text: string): void;
 }
 
 /** One family of checks. `run` sends what it needs through ctx.http and reports through ctx.report. */

@@ -281,7 +281,11 @@ describe('API versioning: the admin report', () => {
     const gw = await startGateway(
       {
         ...versionedConfig(up.url, up.url, usagePath),
-        admin: { enabled: true, port: 0, tokens: [{ name: 'vera', role: 'viewer', token: '${env:PC_VER_TOKEN}' }] },
+        admin: {
+          enabled: true,
+          port: 0,
+          tokens: [{ name: 'vera', role: 'viewer', token: '${env:PC_VER_TOKEN}' }],
+        },
       },
       { PC_VER_TOKEN: token },
     );
@@ -294,7 +298,9 @@ describe('API versioning: the admin report', () => {
       let body: { versions: { name: string; status: string; requests: number }[] } = { versions: [] };
       const deadline = Date.now() + 3000;
       while (Date.now() < deadline) {
-        const res = await fetch(`${admin}/api/v1/versions`, { headers: { authorization: `Bearer ${token}` } });
+        const res = await fetch(`${admin}/api/v1/versions`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
         assert.equal(res.status, 200);
         body = (await res.json()) as typeof body;
         if (body.versions.find((v) => v.name === 'v2')?.requests === 1) break;

@@ -47,7 +47,10 @@ function findingJson(f: Finding): Record<string, unknown> {
     ...(f.location === undefined
       ? {}
       : {
-          location: { file: f.location.file, ...(f.location.line === undefined ? {} : { line: f.location.line }) },
+          location: {
+            file: f.location.file,
+            ...(f.location.line === undefined ? {} : { line: f.location.line }),
+          },
         }),
     evidence: f.evidence.map(evidenceJson),
     rule: ruleJson(f.rule),

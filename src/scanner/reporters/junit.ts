@@ -2,8 +2,8 @@ import type { Category, Finding, Rule, ScanResult } from '../types.js';
 import {
   categoryRank,
   categoryTitle,
-  exchangeLine,
   excerpt,
+  exchangeLine,
   isLint,
   type RenderOptions,
   rulesOf,
@@ -117,7 +117,9 @@ function casesOf(rules: readonly Rule[], findings: readonly Finding[]): Map<Cate
 export function render(result: ScanResult, opts: RenderOptions): string {
   const findings = sortFindings(result.findings);
   const rules = rulesOf(findings, opts.rules);
-  const suites = [...casesOf(rules, findings).entries()].sort((a, b) => categoryRank(a[0]) - categoryRank(b[0]));
+  const suites = [...casesOf(rules, findings).entries()].sort(
+    (a, b) => categoryRank(a[0]) - categoryRank(b[0]),
+  );
   const seconds = Math.max(0, (Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000) || 0;
   const timestamp = Number.isNaN(Date.parse(result.startedAt)) ? '' : result.startedAt.replace(/Z$/, '');
   const name = `Portcullis ${isLint(result) ? 'lint' : 'scan'}`;
@@ -154,7 +156,9 @@ export function render(result: ScanResult, opts: RenderOptions): string {
       ...result.notes.map((n) => `note: ${n}`),
       ...(result.planned ?? []).map((p) => `planned: ${p.method} ${p.path} (${p.purpose})`),
     ].join('\n');
-    out.push(`  <testsuite name="${xmlEscape(`${name} notes`)}" tests="0" failures="0" errors="0" skipped="0">`);
+    out.push(
+      `  <testsuite name="${xmlEscape(`${name} notes`)}" tests="0" failures="0" errors="0" skipped="0">`,
+    );
     out.push(`    <system-out>${xmlText(text)}</system-out>`);
     out.push('  </testsuite>');
   }

@@ -10,7 +10,8 @@ import { categoryTitle, exchangeLine, isLint, type RenderOptions, rulesOf, sortF
  * the operation as a logical location.
  */
 
-export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
+export const SARIF_SCHEMA =
+  'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
 /** Where a reader of the report learns about the tool (the scanner's documentation). */
 export const INFORMATION_URI = 'https://www.npmjs.com/package/portcullis';
 
@@ -57,7 +58,12 @@ function ruleDescriptor(r: Rule): Record<string, unknown> {
     help: { text: helpText(r), markdown: helpMarkdown(r) },
     defaultConfiguration: { level: levelOf(r.severity) },
     properties: {
-      tags: ['security', categoryTitle(r.category), r.category, ...(r.id.startsWith('lint-') ? ['lint'] : [])],
+      tags: [
+        'security',
+        categoryTitle(r.category),
+        r.category,
+        ...(r.id.startsWith('lint-') ? ['lint'] : []),
+      ],
       'security-severity': SECURITY_SEVERITY[r.severity],
       precision: 'high',
     },
@@ -100,7 +106,34 @@ export function operationLine(specText: string, where: string): number | undefin
   return at + 1;
 }
 
-function locationOf(f: Finding, result: ScanResult, opts: RenderOptions, cwd: string): Record<string, unknown> {
+/**
+ * The 1-based line of a dotted spec location ("components.securitySchemes.apiKey", "servers[0]"):
+ * each key searched after the previous one's line; array indexes point at their array's key.
+ */
+export function keyPathLine(specText: string, where: string): number | undefined {
+  if (!/^[A-Za-z_$][\w$-]*(\.[^.\s]+|\[\d+\])*$/.test(where)) return undefined;
+  const keys = where
+    .replace(/\[\d+\]/g, '')
+    .split('.')
+    .filter((k) => k !== '');
+  if (keys.length < 2 && !where.includes('[')) return undefined;
+  const lines = specText.split(/\r?\n/);
+  let at = -1;
+  for (const key of keys) {
+    const keyRe = new RegExp(`^\\s*["']?${escapeRegExp(key)}["']?\\s*:`);
+    const next = lines.findIndex((l, i) => i > at && keyRe.test(l));
+    if (next < 0) return undefined;
+    at = next;
+  }
+  return at < 0 ? undefined : at + 1;
+}
+
+function locationOf(
+  f: Finding,
+  result: ScanResult,
+  opts: RenderOptions,
+  cwd: string,
+): Record<string, unknown> {
   const logical = [{ fullyQualifiedName: f.where, kind: 'resource' }];
   if (f.location !== undefined)
     return {
@@ -111,7 +144,10 @@ function locationOf(f: Finding, result: ScanResult, opts: RenderOptions, cwd: st
       logicalLocations: logical,
       properties: { where: f.where },
     };
-  const line = opts.specText === undefined ? undefined : operationLine(opts.specText, f.where);
+  const line =
+    opts.specText === undefined
+      ? undefined
+      : (operationLine(opts.specText, f.where) ?? keyPathLine(opts.specText, f.where));
   return {
     physicalLocation: {
       artifactLocation: { uri: artifactUri(result.spec === '' ? 'openapi.yaml' : result.spec, cwd) },
@@ -168,7 +204,9 @@ export function render(result: ScanResult, opts: RenderOptions): string {
         ],
         results,
         properties: {
-          ...(lint ? {} : { target: result.target, requestsSent: result.requestsSent, budget: result.budget }),
+          ...(lint
+            ? {}
+            : { target: result.target, requestsSent: result.requestsSent, budget: result.budget }),
           checks: [...result.checks],
         },
       },

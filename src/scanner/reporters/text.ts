@@ -2,8 +2,8 @@ import type { Finding, ScanResult } from '../types.js';
 import {
   byCategory,
   categoryTitle,
-  exchangeLine,
   excerpt,
+  exchangeLine,
   isLint,
   type RenderOptions,
   summaryLine,
@@ -32,7 +32,9 @@ function finding(f: Finding): string[] {
   lines.push(`[${f.severity.toUpperCase()}] ${f.rule.id}  ${printable(f.where)}`);
   lines.push(`  ${printable(f.message)}`);
   if (f.location !== undefined)
-    lines.push(`  at: ${printable(f.location.file)}${f.location.line === undefined ? '' : `:${f.location.line}`}`);
+    lines.push(
+      `  at: ${printable(f.location.file)}${f.location.line === undefined ? '' : `:${f.location.line}`}`,
+    );
   lines.push(`  why: ${f.rule.why}`);
   lines.push(`  fix: ${f.rule.fix}`);
   if (f.rule.portcullis.trim() !== '') {
