@@ -234,7 +234,13 @@ export function recordingEnv(source: NodeJS.ProcessEnv = process.env): {
   const env = new Proxy(source, {
     get(target, name) {
       const v = typeof name === 'string' ? target[name] : undefined;
-      if (typeof v === 'string' && v.length >= 4) seen.add(v);
+      if (typeof v === 'string' && v.length >= 4) {
+        seen.add(v);
+        // A parser quotes the line it stopped on, not the whole value: a PEM key's lines each count.
+        for (const line of v.split(/\r?\n/)) if (line.trim().length >= 4) seen.add(line.trim());
+        const escaped = JSON.stringify(v).slice(1, -1);
+        if (escaped !== v) seen.add(escaped);
+      }
       return v;
     },
   });
@@ -244,6 +250,18 @@ export function recordingEnv(source: NodeJS.ProcessEnv = process.env): {
 /** `text` with every value handed out by a recordingEnv replaced by "[redacted]". */
 export function scrubEnv(text: string, seen: ReadonlySet<string>): string {
   let out = text;
-  for (const v of seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
+  // Longest first: a value's line must not be cut out before the whole value is.
+  for (const v of [...seen].sort((a, b) => b.length - a.length))
+    if (out.includes(v)) out = out.split(v).join('[redacted]');
+  // A message quoting a part of a long value (a snippet window) is withheld whole.
+  for (const v of seen) {
+    if (v.length < 16) continue;
+    for (let i = 0; i + WINDOW <= v.length; i++)
+      if (out.includes(v.slice(i, i + WINDOW))) return WITHHELD;
+  }
   return out;
 }
+
+/** Characters of a secret that, found together in a message, withhold it. */
+const WINDOW = 12;
+const WITHHELD = '[message withheld: it quoted a value read from the environment]';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -43,6 +44,9 @@ describe('review: admin listener probes', () => {
     PC_RV_OPERATOR: TOKENS.operator,
     PC_RV_ADMIN: TOKENS.admin,
     PC_RV_PEPPER: 'pepper-from-env-0123456789abcdef0123456789',
+    PC_RV_PEM: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'sec1', format: 'pem' })
+      .toString(),
   };
   let upstream: TestUpstream;
   let gw: TestGateway;
@@ -100,6 +104,19 @@ describe('review: admin listener probes', () => {
       );
     }
     assert.ok(!a.body.includes(TOKENS.admin));
+  });
+
+  it('issue-10 review: no line of a multi-line env value (a PEM key) comes back through a parser error', async () => {
+    const probe = structuredClone(config) as Record<string, Record<string, unknown>>;
+    probe.plugins = { ...probe.plugins, policy: { rules: [{ name: 'x', allow: 'true // ${env:PC_RV_PEM}' }] } };
+    const a = await call(`${admin}/api/v1/config/validate`, 'POST', TOKENS.operator, stringify(probe));
+    assert.equal(a.status, 200);
+    assert.match(a.body, /"valid":false/);
+    for (const line of env.PC_RV_PEM.trim().split('\n')) {
+      if (line.startsWith('-----')) continue;
+      assert.ok(!a.body.includes(line), 'a PEM line leaked');
+      assert.ok(!a.body.includes(line.slice(10, 30)), 'part of a PEM line leaked');
+    }
   });
 
   it('finding 2: credentials in URLs (webhook url, redis url) are redacted in GET /api/v1/config', async () => {
