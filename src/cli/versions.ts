@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config/load.js';
+import { printable } from '../core/printable.js';
 import { createDefaultRegistry } from '../plugins/index.js';
 import { versionKey } from '../versioning/catalog.js';
 import type { VersioningConfig } from '../versioning/schema.js';
@@ -96,7 +97,9 @@ export function renderReport(report: readonly VersionReport[]): string {
       `${v.name}  ${v.status}${dates === '' ? '' : ` (${dates})`}  ${v.requests} requests from ${v.consumers.length} consumer${v.consumers.length === 1 ? '' : 's'}`,
     );
     for (const c of v.consumers)
-      lines.push(`  ${c.consumer.padEnd(32)} ${String(c.requests).padStart(10)}  last ${iso(c.lastSeen)}`);
+      lines.push(
+        `  ${printable(c.consumer, true).padEnd(32)} ${String(c.requests).padStart(10)}  last ${iso(c.lastSeen)}`,
+      );
   }
   return `${lines.join('\n')}\n`;
 }

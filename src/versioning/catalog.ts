@@ -3,6 +3,24 @@ import { GatewayError } from '../core/errors.js';
 import { unsafePattern } from '../core/safe-pattern.js';
 import type { ApiVersionConfig, VersioningConfig } from './schema.js';
 
+/** Headers the version stage must never set: framing, hop-by-hop, cookies, the lifecycle headers. */
+const RESERVED_HEADERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'set-cookie',
+  'content-type',
+  'location',
+  'deprecation',
+  'sunset',
+  'link',
+]);
+
 /** One declared API version, with everything its answers need prepared once. */
 export interface ApiVersion {
   /** As declared ("v2"). */
@@ -166,6 +184,11 @@ export class VersionCatalog {
         });
     }
 
+    if (RESERVED_HEADERS.has(config.responseHeader.toLowerCase()))
+      issues.push({
+        path: 'versioning.responseHeader',
+        reason: `"${config.responseHeader}" is a header the gateway manages; name another (default Api-Version)`,
+      });
     const selectors = new Set(config.selectors);
     this.#path = selectors.has('path');
     this.#header = selectors.has('header') ? config.header.toLowerCase() : undefined;
@@ -209,7 +232,10 @@ export class VersionCatalog {
     }
     if (this.#mediaType !== undefined) {
       const accept = ctx.req.headers.accept;
-      if (accept?.includes('=')) this.#fromAccept(accept, named);
+      if (accept?.includes('=')) this.#fromMediaTypes(accept, named, 'Accept media type');
+      // The body's media type names a version too (frameworks read it): it must agree.
+      const type = ctx.req.headers['content-type'];
+      if (type?.includes('=')) this.#fromMediaTypes(type, named, 'Content-Type media type');
     }
     if (this.#query !== undefined && ctx.query !== '') this.#fromQuery(ctx.query, named);
 
@@ -275,17 +301,23 @@ export class VersionCatalog {
   }
 
   #fromPath(path: string, named: Named): void {
-    const end = path.indexOf('/', 1);
-    const segment = path.slice(1, end === -1 ? path.length : end);
+    // The first non-empty segment ("//v0/x" with mergeSlashes off), without matrix parameters
+    // ("/v0;jsessionid=1/x"): servers that read the version there must see what the gateway sees.
+    let start = 1;
+    while (path.charCodeAt(start) === 47) start++;
+    const end = path.indexOf('/', start);
+    let segment = path.slice(start, end === -1 ? path.length : end);
+    const semi = segment.search(/;|%3[Bb]/);
+    if (semi !== -1) segment = segment.slice(0, semi);
     if (segment === '') return;
     if (this.#byKey.has(versionKey(segment))) this.#offer(named, segment, 'path');
     else if (this.#pathPattern?.test(segment)) throw this.#unknown();
   }
 
   /** `Accept: application/vnd.example+json; version=2, text/html` → "2" (quoted values too). */
-  #fromAccept(accept: string, named: Named): void {
+  #fromMediaTypes(header: string, named: Named, from: string): void {
     const want = this.#mediaType as string;
-    for (const range of accept.split(',')) {
+    for (const range of header.split(',')) {
       const params = range.split(';');
       for (let i = 1; i < params.length; i++) {
         const p = params[i] as string;
@@ -293,26 +325,39 @@ export class VersionCatalog {
         if (eq === -1 || p.slice(0, eq).trim().toLowerCase() !== want) continue;
         let value = p.slice(eq + 1).trim();
         if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-        this.#offer(named, value, 'Accept media type');
+        this.#offer(named, value, from);
       }
     }
   }
 
+  /**
+   * Every parameter whose name, decoded and in any case, is the version parameter: frameworks
+   * differ in both ("API-VERSION", "api%2Dversion"), and each must see the version the gateway saw.
+   */
   #fromQuery(query: string, named: Named): void {
-    const name = this.#query as string;
+    const name = (this.#query as string).toLowerCase();
     let start = 0;
     while (start <= query.length) {
       let end = query.indexOf('&', start);
       if (end === -1) end = query.length;
       const eq = query.indexOf('=', start);
-      if (eq !== -1 && eq < end && eq - start === name.length && query.startsWith(name, start)) {
-        let value = query.slice(eq + 1, end);
+      if (eq !== -1 && eq < end && eq - start >= name.length && eq - start <= name.length * 3) {
+        const raw = query.slice(start, eq);
+        let key = raw.toLowerCase();
         try {
-          value = decodeURIComponent(value.replaceAll('+', ' '));
+          key = decodeURIComponent(raw.replaceAll('+', ' ')).toLowerCase();
         } catch {
-          throw this.#unknown();
+          // A name with broken escapes is compared as written.
         }
-        this.#offer(named, value, 'query');
+        if (key === name) {
+          let value: string;
+          try {
+            value = decodeURIComponent(query.slice(eq + 1, end).replaceAll('+', ' '));
+          } catch {
+            throw this.#unknown();
+          }
+          this.#offer(named, value, 'query');
+        }
       }
       start = end + 1;
     }

@@ -93,6 +93,7 @@ export const VersioningSchema = Type.Object(
       default: false,
     }),
     responseHeader: Type.String({
+      pattern: "^([A-Za-z0-9!#$%&'*+.^_`|~-]+)?$",
       description: 'Response header naming the version that served the request ("" to send none).',
       default: 'Api-Version',
     }),

@@ -54,9 +54,12 @@ CREATE TABLE IF NOT EXISTS version_usage (
 function open(path: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
+  // The writer runs on the event loop: it waits at most 20 ms for another process's lock, and on
+  // a busy file keeps its counts for the next flush instead of stalling every request.
   db.pragma('busy_timeout = 2000');
+  db.pragma('journal_mode = WAL');
   db.exec(SCHEMA);
+  db.pragma('busy_timeout = 20');
   return db;
 }
 
@@ -76,6 +79,8 @@ export class VersionUsage {
   /** One request of `version` by `consumer` (hot path: a map update). */
   count(version: string, consumer: string, now = Date.now()): void {
     if (this.#closed) return;
+    // Consumer names come from tokens: bounded, so a long `sub` cannot grow the file without end.
+    if (consumer.length > 200) consumer = `${consumer.slice(0, 200)}…`;
     const key = `${version}\n${consumer}`;
     let cell = this.#cells.get(key);
     if (cell === undefined) {

@@ -219,6 +219,30 @@ describe('API versioning', () => {
     assert.deepEqual(calls(), before);
   });
 
+  it('review: every spelling a framework might read is read too (query case/encoding, matrix params, Content-Type, empty segments)', async () => {
+    const before = calls();
+    for (const [method, path, headers] of [
+      ['GET', '/orders?API-VERSION=0', {}],
+      ['GET', '/orders?api%2Dversion=0', {}],
+      ['GET', '/v0;jsessionid=1/orders', {}],
+      ['GET', '/v0%3Bx=1/orders', {}],
+      ['POST', '/orders', { 'content-type': 'application/json; version=0' }],
+    ] as [string, string, Record<string, string>][]) {
+      const res = await fetch(`${gw.url}${path}`, {
+        method,
+        headers,
+        body: method === 'POST' ? '{}' : undefined,
+      });
+      assert.equal(res.status, 410, `${method} ${path}`);
+      assert.equal((await problem(res)).code, 'API_VERSION_RETIRED', path);
+    }
+    const conflict = await fetch(`${gw.url}/orders`, {
+      headers: { accept: 'application/json; version=2', 'content-type': 'application/json; version=1' },
+    });
+    assert.equal(conflict.status, 400);
+    assert.deepEqual(calls(), before);
+  });
+
   it('two selectors naming different versions: 400 API_VERSION_CONFLICT', async () => {
     const before = calls();
     for (const [path, headers] of [
@@ -420,6 +444,10 @@ describe('API versioning: default "none", sunset enforcement, config errors', ()
       /the path names version "v1" but the route serves v2/,
     );
     assert.match(await refused({ pathPattern: '(a+)+$' }), /versioning\.pathPattern/);
+    assert.match(await refused({ responseHeader: 'Transfer-Encoding' }), /versioning\.responseHeader/);
+    await assert.rejects(
+      startGateway(versionedConfig(up.url, up.url, usagePath, { responseHeader: 'Bad Header' })),
+    );
     assert.match(
       await refused({
         versions: [{ name: 'v1', status: 'deprecated', deprecatedAt: '2026-02-30T99:00:00Z' }],

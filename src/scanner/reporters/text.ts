@@ -1,3 +1,4 @@
+import { printable } from '../../core/printable.js';
 import type { Finding, ScanResult } from '../types.js';
 import {
   byCategory,
@@ -17,15 +18,6 @@ const indent = (text: string, pad: string): string =>
     .split('\n')
     .map((l) => (l === '' ? l : pad + l))
     .join('\n');
-
-/** Control characters from an answer must not drive the reader's terminal (escape sequences). */
-const printable = (text: string): string =>
-  Array.from(text, (ch) => {
-    const c = ch.codePointAt(0) ?? 0;
-    return (c < 0x20 && ch !== '\n' && ch !== '\t') || (c >= 0x7f && c < 0xa0)
-      ? `\\x${c.toString(16).padStart(2, '0')}`
-      : ch;
-  }).join('');
 
 function finding(f: Finding): string[] {
   const lines: string[] = [];

@@ -108,7 +108,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#held = head;
       return;
     }
-    res.writeHead(head.status, head.headers);
+    try {
+      res.writeHead(head.status, head.headers);
+    } catch (err) {
+      // A header a stage set that Node refuses to write: never hang the client, cut the answer.
+      this.#done = true;
+      this.#settings.logger.error({ err, reqId: ctx.id }, 'response head could not be written');
+      res.destroy();
+      controller.abort(new ClientGone());
+      return;
+    }
     const length = head.headers['content-length'];
     if (typeof length === 'string') this.#length = Number(length);
     if (!hasBody) {
