@@ -256,8 +256,7 @@ export function scrubEnv(text: string, seen: ReadonlySet<string>): string {
   // A message quoting a part of a long value (a snippet window) is withheld whole.
   for (const v of seen) {
     if (v.length < 16) continue;
-    for (let i = 0; i + WINDOW <= v.length; i++)
-      if (out.includes(v.slice(i, i + WINDOW))) return WITHHELD;
+    for (let i = 0; i + WINDOW <= v.length; i++) if (out.includes(v.slice(i, i + WINDOW))) return WITHHELD;
   }
   return out;
 }

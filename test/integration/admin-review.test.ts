@@ -108,7 +108,10 @@ describe('review: admin listener probes', () => {
 
   it('issue-10 review: no line of a multi-line env value (a PEM key) comes back through a parser error', async () => {
     const probe = structuredClone(config) as Record<string, Record<string, unknown>>;
-    probe.plugins = { ...probe.plugins, policy: { rules: [{ name: 'x', allow: 'true // ${env:PC_RV_PEM}' }] } };
+    probe.plugins = {
+      ...probe.plugins,
+      policy: { rules: [{ name: 'x', allow: 'true // ${env:PC_RV_PEM}' }] },
+    };
     const a = await call(`${admin}/api/v1/config/validate`, 'POST', TOKENS.operator, stringify(probe));
     assert.equal(a.status, 200);
     assert.match(a.body, /"valid":false/);
