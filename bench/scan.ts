@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { syntheticSpec } from '../src/openapi/synthetic.js';
 import { runScan } from '../src/scanner/runner.js';
+import type { ScanResult } from '../src/scanner/types.js';
 import { startVulnApi } from '../test/fixtures/vuln-api/server.js';
 
 /**
@@ -38,7 +39,11 @@ async function startCrudApi(): Promise<{ url: string; close(): Promise<void> }> 
       const [collection, id, extra] = url.pathname.split('/').filter(Boolean);
       if (collection === undefined || !/^resources\d+$/.test(collection) || extra !== undefined)
         return send(res, 404, { code: 'not_found' });
-      if (req.headers.authorization !== 'Bearer bench-token') return send(res, 401, { code: 'unauthorized' });
+      if (
+        req.headers.authorization !== 'Bearer bench-token' &&
+        req.headers.authorization !== 'Bearer bench-token-2'
+      )
+        return send(res, 401, { code: 'unauthorized' });
       const items = store.get(collection) ?? new Map();
       store.set(collection, items);
       if (id === undefined) {
@@ -77,18 +82,26 @@ async function startCrudApi(): Promise<{ url: string; close(): Promise<void> }> 
   };
 }
 
-async function timed(label: string, run: () => Promise<{ readonly requestsSent: number; readonly findings: readonly unknown[] }>) {
+async function timed(label: string, run: () => Promise<ScanResult>) {
   const t0 = performance.now();
   const r = await run();
   const s = (performance.now() - t0) / 1000;
   process.stdout.write(
     `${label.padEnd(44)} ${s.toFixed(1).padStart(6)} s  ${String(r.requestsSent).padStart(5)} requests  ${String(r.findings.length).padStart(3)} findings\n`,
   );
+  const perRule = new Map<string, number>();
+  for (const f of r.findings) perRule.set(f.rule.id, (perRule.get(f.rule.id) ?? 0) + 1);
+  process.stdout.write(`  ${[...perRule].map(([id, n]) => `${id} ×${n}`).join(', ')}\n`);
+  if (process.env.SCAN_BENCH_VERBOSE === '1')
+    for (const f of r.findings) process.stdout.write(`    ${f.id}: ${f.message}\n`);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-scan-bench-'));
 const specFile = join(dir, 'synthetic.json');
-const spec = syntheticSpec(OPERATIONS) as { components: { securitySchemes?: unknown } } & Record<string, unknown>;
+const spec = syntheticSpec(OPERATIONS) as { components: { securitySchemes?: unknown } } & Record<
+  string,
+  unknown
+>;
 spec.components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer' } };
 spec.security = [{ bearer: [] }];
 writeFileSync(specFile, JSON.stringify(spec));
@@ -101,7 +114,7 @@ try {
       specFile,
       target: crud.url,
       auth: { name: 'a', header: 'authorization', value: 'Bearer bench-token' },
-      authSecond: { name: 'b', header: 'authorization', value: 'Bearer bench-token' },
+      authSecond: { name: 'b', header: 'authorization', value: 'Bearer bench-token-2' },
     }),
   );
 } finally {

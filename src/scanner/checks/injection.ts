@@ -418,8 +418,15 @@ async function nosqlProbes(ctx: ScanContext, p: PlannedOperation, send: Send): P
     });
     const res = await send(req);
     if (res === undefined || !is2xx(res)) continue;
-    const grew =
-      is2xx(base) && (itemCount(res.json) ?? 0) > (itemCount(base.json) ?? Number.POSITIVE_INFINITY);
+    let grew = is2xx(base) && (itemCount(res.json) ?? 0) > (itemCount(base.json) ?? Number.POSITIVE_INFINITY);
+    if (grew) {
+      // The list may simply have grown meanwhile (other checks create objects): the plain value
+      // asked again must still match fewer.
+      const again = await send({ ...baseReq, purpose: 'injection: NoSQL baseline, repeated' });
+      grew =
+        again !== undefined &&
+        (itemCount(res.json) ?? 0) > (itemCount(again.json) ?? Number.POSITIVE_INFINITY);
+    }
     const bypass = !is2xx(base) && hasToken(res);
     if (!grew && !bypass) continue;
     return {
