@@ -1,10 +1,16 @@
-import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { parse } from 'yaml';
 import { compilePlan } from '../config/compile.js';
 import { ConfigError } from '../config/errors.js';
-import { DEFAULT_HISTORY_DIR, FileConfigHistory, type HistoryEntry, sha256Of } from '../config/history.js';
+import {
+  DEFAULT_HISTORY_DIR,
+  FileConfigHistory,
+  type HistoryEntry,
+  sha256Of,
+  writeAtomic,
+} from '../config/history.js';
 import { loadConfigFile, loadConfigText } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { createDefaultRegistry } from '../plugins/index.js';
@@ -99,7 +105,12 @@ export async function configHistoryCommand(
   io.out.write(`${'seq'.padStart(6)}  ${'applied at'.padEnd(24)}  ${'by'.padEnd(12)}  sha256\n`);
   const self = resolve(file);
   for (const e of entries) {
-    const mark = e.seq === current ? `  <- current ${basename(file)}` : '';
+    const mark =
+      e.corrupt !== undefined
+        ? '  CORRUPT (recorded twice)'
+        : e.seq === current
+          ? `  <- current ${basename(file)}`
+          : '';
     const from = e.source === undefined ? '  (admin API)' : e.source === self ? '' : `  from ${e.source}`;
     io.out.write(
       `${String(e.seq).padStart(6)}  ${new Date(e.appliedAt).toISOString().padEnd(24)}  ${e.by.padEnd(12)}  ${e.sha256.slice(0, 12)}${from}${mark}\n`,
@@ -118,7 +129,9 @@ function defaultTarget(
   file: string,
 ): HistoryEntry | undefined {
   const self = resolve(file);
-  return entries.findLast((e) => e.sha256 !== sha && (e.source === undefined || e.source === self));
+  return entries.findLast(
+    (e) => e.corrupt === undefined && e.sha256 !== sha && (e.source === undefined || e.source === self),
+  );
 }
 
 /** Validates and compiles `text` exactly as `portcullis check` and `start` would (the plan is closed again). */
@@ -135,20 +148,16 @@ async function checkText(text: string, file: string): Promise<void> {
   }
 }
 
-/** Replaces the file whole (temp file + rename in the same directory), keeping its permissions. */
+/**
+ * Replaces the file whole (temp file + rename in the same directory), keeping its permissions. The
+ * temp file has a random name and is created exclusively: a symlink planted there is not followed.
+ */
 async function writeOver(file: string, text: string): Promise<void> {
   const mode = await stat(file).then(
     (s) => s.mode & 0o777,
     () => 0o644,
   );
-  const tmp = join(dirname(file), `.${basename(file)}.rollback-${process.pid}.tmp`);
-  try {
-    await writeFile(tmp, text, { mode });
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writeAtomic(file, text, mode);
 }
 
 /**
@@ -177,6 +186,12 @@ export async function configRollbackCommand(
       'list the entries with `portcullis config history`',
     );
   }
+  if (entry.corrupt !== undefined)
+    throw refused(
+      file,
+      `history entry ${entry.seq} cannot be rolled back to: ${entry.corrupt}`,
+      'pick another entry with --to',
+    );
   const text = await history.read(entry.seq);
   if (text === undefined)
     throw refused(

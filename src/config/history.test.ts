@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import {
   appendFileSync,
+  lstatSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  symlinkSync,
   unlinkSync,
   utimesSync,
   writeFileSync,
@@ -129,6 +131,84 @@ describe('file config history', () => {
     const r = await h.record(yaml(1), { by: 'startup' });
     assert.equal(r.entry.seq, 1);
     assert.ok(!readdirSync(dir).includes('index.lock'), 'the lock is released');
+  });
+
+  it('hostile: nodes finding the same stale lock never both hold it (the race, 30 times)', async () => {
+    const started = Date.now();
+    for (let run = 0; run < 30; run++) {
+      const dir = fresh();
+      const lock = join(dir, 'index.lock');
+      writeFileSync(lock, '');
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(lock, old, old); // left by a node that died while recording
+      const nodes = await Promise.all([1, 2, 3].map(() => FileConfigHistory.open(dir)));
+      const results = await Promise.all(nodes.map((h, i) => h.record(yaml(100 + i), { by: `node-${i}` })));
+      const seqs = results.map((r) => r.entry.seq).sort();
+      assert.deepEqual(seqs, [1, 2, 3], `run ${run}: every node got its own number`);
+      const index = readFileSync(join(dir, 'index.jsonl'), 'utf8').trim().split('\n');
+      assert.equal(index.length, 3, `run ${run}: one index line per record`);
+      assert.deepEqual(
+        (await nodes[0]?.list())?.map((e) => [e.seq, e.corrupt]),
+        [
+          [1, undefined],
+          [2, undefined],
+          [3, undefined],
+        ],
+      );
+      const left = readdirSync(dir).filter((n) => n.includes('lock') || n.endsWith('.tmp'));
+      assert.deepEqual(left, [], `run ${run}: no lock or temp file left behind`);
+    }
+    assert.ok(Date.now() - started < 5000, 'bounded');
+  });
+
+  it('hostile: a lock held by a live node is waited for, not taken over', async () => {
+    const dir = fresh();
+    const lock = join(dir, 'index.lock');
+    writeFileSync(lock, 'another-node-token');
+    const h = await FileConfigHistory.open(dir);
+    const recorded = h.record(yaml(1), { by: 'file' });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(readFileSync(lock, 'utf8'), 'another-node-token', 'the lock is still the other node’s');
+    assert.deepEqual(await h.list(), [], 'nothing recorded while it is held');
+    unlinkSync(lock);
+    assert.equal((await recorded).entry.seq, 1);
+  });
+
+  it('hostile: a number recorded twice with two texts is corrupt and cannot be read back', async () => {
+    const dir = fresh();
+    const h = await FileConfigHistory.open(dir);
+    await h.record(yaml(1), { by: 'startup' });
+    const line = (n: number, text: string) =>
+      `${JSON.stringify({ seq: n, sha256: sha256Of(text), appliedAt: Date.now(), by: 'node', source: '/etc/p.yaml' })}\n`;
+    // What two writers that both believed they held the lock leave behind.
+    appendFileSync(join(dir, 'index.jsonl'), line(2, yaml(20)) + line(2, yaml(21)));
+    writeFileSync(join(dir, `00000002-${sha256Of(yaml(20)).slice(0, 12)}.yaml`), yaml(20));
+    writeFileSync(join(dir, `00000002-${sha256Of(yaml(21)).slice(0, 12)}.yaml`), yaml(21));
+    const two = (await h.list()).find((e) => e.seq === 2);
+    assert.match(two?.corrupt ?? '', /entry 2 was recorded twice with different texts/);
+    assert.equal((await h.list()).find((e) => e.seq === 1)?.corrupt, undefined);
+    assert.equal(await h.read(2), undefined, 'no rollback to a corrupt entry');
+    assert.equal(await h.read(1), yaml(1));
+    assert.equal((await h.record(yaml(3), { by: 'file' })).entry.seq, 3, 'the numbering goes on');
+  });
+
+  it('hostile: a symlink planted at a temp-file name is never followed', async () => {
+    const dir = fresh();
+    const victim = join(fresh(), 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    // Where the old code wrote its temp files (`<name>.<pid>.tmp`): the index rewrite and the texts.
+    symlinkSync(victim, join(dir, `index.jsonl.${process.pid}.tmp`));
+    for (let n = 1; n <= 4; n++)
+      symlinkSync(victim, join(dir, `0000000${n}-${sha256Of(yaml(n)).slice(0, 12)}.yaml.${process.pid}.tmp`));
+    const h = await FileConfigHistory.open(dir, 2);
+    for (let n = 1; n <= 4; n++) await h.record(yaml(n), { by: 'file' });
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    assert.deepEqual(
+      (await h.list()).map((e) => e.seq),
+      [3, 4],
+    );
+    assert.equal(await h.read(4), yaml(4));
+    assert.ok(lstatSync(join(dir, 'index.jsonl')).isFile());
   });
 
   it('a reader of a directory that does not exist lists nothing and creates nothing', async () => {

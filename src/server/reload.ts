@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
@@ -31,7 +31,16 @@ export interface ReloaderOptions {
   readonly logger: Logger;
   /** Wait this long after the last change event (reload.debounceMs). */
   readonly debounceMs: number;
+  /**
+   * Look at the watched files this often even without an event (mtime, size and inode; the content
+   * is hashed only when one moved): watches miss changes on some mounts. Default 5000; 0: off.
+   */
+  readonly pollMs?: number;
 }
+
+/** A change event is not put off longer than this many debounce periods (a busy directory never starves it). */
+const MAX_WAIT_DEBOUNCES = 10;
+const DEFAULT_POLL_MS = 5000;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -62,12 +71,29 @@ function issuesOf(err: unknown, seen: ReadonlySet<string>): Record<string, unkno
   });
 }
 
+/** The content hash of a file; readFile follows symlinks (a Kubernetes ConfigMap is a chain of them). */
 async function hashOf(file: string): Promise<string | undefined> {
   try {
     return sha256Of(await readFile(file, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+/** What the periodic look compares: cheap, through symlinks; "missing" when the file is not there. */
+async function stampOf(file: string): Promise<string> {
+  try {
+    const s = await stat(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** `file` and, when it is reached through symlinks (a ConfigMap), its real path. */
+async function pathsOf(file: string): Promise<string[]> {
+  const real = await realpath(file).catch(() => undefined);
+  return real === undefined || real === file ? [file] : [file, real];
 }
 
 async function hashesOf(files: readonly string[]): Promise<Map<string, string | undefined>> {
@@ -86,9 +112,20 @@ export class ConfigReloader {
   #configSha: string;
   /** Content hash of each OpenAPI file the running config names. */
   #specShas = new Map<string, string | undefined>();
-  /** Directory → its watcher, and the file names in it that matter. */
-  readonly #watchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+  readonly #pollMs: number;
+  /** Directory → its watcher. Every event in it counts (a ConfigMap update renames `..data`, not the file). */
+  readonly #watchers = new Map<string, FSWatcher>();
+  /** File → its stamp (inode, size, mtime) at the last look. */
+  #stamps = new Map<string, string>();
+  #poller: NodeJS.Timeout | undefined;
+  #polling = false;
   #timer: NodeJS.Timeout | undefined;
+  /** When the pending debounce started (a stream of events cannot put a reload off for ever). */
+  #firstEventAt = 0;
+  /** An event in the pending window named a watched file (or named none): the contents are hashed. */
+  #named = false;
+  /** The names of the watched files and of their real paths. */
+  #names = new Set<string>();
   /** One reload at a time; a change seen meanwhile runs one more check afterwards. */
   #running: Promise<ReloadOutcome> | undefined;
   #again = false;
@@ -101,16 +138,22 @@ export class ConfigReloader {
     this.#registry = options.registry;
     this.#logger = options.logger;
     this.#debounceMs = options.debounceMs;
+    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#configSha = sha256Of(options.gateway.loaded.text);
   }
 
   /**
    * Watches the config file's directory (an editor or `mv` replaces the file: a watch on the file
-   * itself would be lost with it) and the directories of the OpenAPI files the config names.
+   * itself would be lost with it), the directory of its real path when it is a symlink, the same for
+   * the OpenAPI files the config names, and looks at them all every pollMs in case a watch misses.
    */
   async watch(): Promise<void> {
     this.#watching = true;
-    this.#track(await hashesOf(specFilesOf(this.#gateway.loaded.config)));
+    await this.#track(await hashesOf(specFilesOf(this.#gateway.loaded.config)));
+    if (this.#pollMs > 0 && !this.#closed) {
+      this.#poller = setInterval(() => void this.#poll().catch(() => undefined), this.#pollMs);
+      this.#poller.unref();
+    }
   }
 
   /** Reloads now (SIGHUP): the file is read and applied even if its bytes did not change. */
@@ -118,14 +161,58 @@ export class ConfigReloader {
     return this.#serialized(() => this.#apply(by, true), false);
   }
 
-  /** A change event: reload once the events stop for debounceMs. */
-  #changed(): void {
+  /**
+   * A change event: reload once the events stop for debounceMs. `named`: it named a watched file
+   * (or none); when no event in the window did (a symlink swap, an audit database beside the config),
+   * the contents are hashed only if a file's stamp moved.
+   */
+  #changed(named = true): void {
     if (this.#closed) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#named ||= named;
+    const now = Date.now();
+    if (this.#timer !== undefined) {
+      // Events keep coming (an audit database beside the config): the pending look is not put off again.
+      if (now - this.#firstEventAt >= this.#debounceMs * MAX_WAIT_DEBOUNCES) return;
+      clearTimeout(this.#timer);
+    } else this.#firstEventAt = now;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.#serialized(() => this.#apply('file', false), true);
+      const cheap = !this.#named;
+      this.#named = false;
+      void this.#serialized(async () => {
+        if (cheap && !(await this.#stampsMoved())) return { result: 'unchanged' };
+        return this.#apply('file', false);
+      }, true);
     }, this.#debounceMs);
+  }
+
+  /** Whether a watched file's stamp moved since the last look (the stamps are updated). */
+  async #stampsMoved(): Promise<boolean> {
+    const stamps = await this.#stampsNow();
+    let moved = false;
+    for (const [file, stamp] of stamps) if (this.#stamps.get(file) !== stamp) moved = true;
+    this.#stamps = stamps;
+    return moved;
+  }
+
+  /** The periodic look: a file whose stamp moved is a change event (its hash then decides). */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#closed) return;
+    this.#polling = true;
+    try {
+      if ((await this.#stampsMoved()) && !this.#closed) {
+        if (this.#watching) await this.#rewatch();
+        this.#changed();
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #stampsNow(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const f of [this.#file, ...this.#specShas.keys()]) out.set(f, await stampOf(f));
+    return out;
   }
 
   /** Runs `fn` after the reload in progress; a file change seen meanwhile is looked at once, after it. */
@@ -178,7 +265,7 @@ export class ConfigReloader {
     try {
       // The gateway records a config that does not compile as config.rejected itself.
       const plan = await this.#gateway.reload(loaded, { by });
-      if (this.#watching && !this.#closed) this.#track(specShas);
+      if (this.#watching && !this.#closed) await this.#track(specShas);
       return { result: 'applied', planVersion: plan.version };
     } catch (err) {
       await this.#rehash(specShas);
@@ -205,40 +292,50 @@ export class ConfigReloader {
     return false;
   }
 
-  /** Watches the config file and the OpenAPI files of the running config (hashed as they were loaded). */
-  #track(specShas: Map<string, string | undefined>): void {
-    const specs = [...specShas.keys()];
+  /**
+   * Watches the directories of the config file and of the OpenAPI files of the running config
+   * (hashed as they were loaded), and of their real paths: a symlink swap (ConfigMap) moves those.
+   */
+  async #track(specShas: Map<string, string | undefined>): Promise<void> {
     this.#specShas = specShas;
-    const wanted = new Map<string, Set<string>>();
-    for (const f of [this.#file, ...specs]) {
-      const dir = dirname(f);
-      const names = wanted.get(dir) ?? new Set<string>();
-      names.add(basename(f));
-      wanted.set(dir, names);
+    await this.#rewatch();
+    this.#stamps = await this.#stampsNow();
+  }
+
+  async #rewatch(): Promise<void> {
+    const wanted = new Set<string>();
+    const names = new Set<string>();
+    for (const f of [this.#file, ...this.#specShas.keys()]) {
+      for (const p of await pathsOf(f)) {
+        wanted.add(dirname(p));
+        names.add(basename(p));
+      }
     }
-    for (const [dir, w] of this.#watchers) {
+    if (this.#closed) return;
+    this.#names = names;
+    for (const [dir, watcher] of this.#watchers) {
       if (!wanted.has(dir)) {
-        w.watcher.close();
+        watcher.close();
         this.#watchers.delete(dir);
       }
     }
-    for (const [dir, names] of wanted) {
-      const existing = this.#watchers.get(dir);
-      if (existing !== undefined) {
-        existing.names.clear();
-        for (const n of names) existing.names.add(n);
-        continue;
-      }
+    for (const dir of wanted) {
+      if (this.#watchers.has(dir)) continue;
       try {
         // Not persistent: the listeners keep the process alive, the watch alone must not.
-        const watcher = watch(dir, { persistent: false }, (_event, name) => {
-          // Some platforms do not say which file changed: look anyway (the hashes decide).
-          if (name === null || names.has(name.toString())) this.#changed();
-        });
-        watcher.on('error', (err) =>
-          this.#logger.warn({ dir, err: { message: err.message } }, 'reload: watching stopped'),
+        // Every event counts (a ConfigMap update renames `..data`, not the file); one that does not
+        // name a watched file costs a stat of each, and a hash only when a stamp moved.
+        const watcher = watch(dir, { persistent: false }, (_event, name) =>
+          this.#changed(name === null || this.#names.has(name.toString())),
         );
-        this.#watchers.set(dir, { watcher, names });
+        watcher.on('error', (err) => {
+          // The directory went away (an old ConfigMap revision): the next look watches the new one.
+          if (this.#watchers.get(dir) === watcher) this.#watchers.delete(dir);
+          watcher.close();
+          this.#logger.warn({ dir, err: { message: err.message } }, 'reload: watching stopped');
+          this.#changed();
+        });
+        this.#watchers.set(dir, watcher);
       } catch (err) {
         this.#logger.warn(
           { dir, err: { message: (err as Error).message } },
@@ -252,7 +349,8 @@ export class ConfigReloader {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    for (const w of this.#watchers.values()) w.watcher.close();
+    if (this.#poller !== undefined) clearInterval(this.#poller);
+    for (const w of this.#watchers.values()) w.close();
     this.#watchers.clear();
     await this.#running?.catch(() => undefined);
   }

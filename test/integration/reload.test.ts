@@ -1,5 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,9 +20,10 @@ import { stringify } from 'yaml';
 import { configHistoryCommand, configRollbackCommand } from '../../src/cli/config.js';
 import { type Started, startGateway } from '../../src/cli/start.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { FileConfigHistory } from '../../src/config/history.js';
+import { FileConfigHistory, sha256Of } from '../../src/config/history.js';
 import type { SecurityEvent } from '../../src/observability/events.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { ConfigReloader } from '../../src/server/reload.js';
 import { problemOf, startUpstream, type TestUpstream } from '../helpers.js';
 
 /**
@@ -431,5 +444,181 @@ describe('hot reload of an OpenAPI description the config names', () => {
       specLogs.some((l) => l.msg === 'reload failed; keeping the running config'),
     );
     assert.equal((await fetch(`${url}/api/b`)).status, 200, 'the last good description still applies');
+  });
+});
+
+describe('hot reload of a config mounted like a Kubernetes ConfigMap', () => {
+  // The kubelet's layout: dir/portcullis.yaml -> ..data/portcullis.yaml, ..data -> ..<timestamp>;
+  // an update writes a new timestamped directory and renames a new ..data symlink over the old one.
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-cm-'));
+  const file = join(dir, 'portcullis.yaml');
+  const logs: Record<string, unknown>[] = [];
+  let upstream: TestUpstream;
+  let started: Started;
+  let url: string;
+
+  const config = (routes: string[]) =>
+    stringify({
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0 }],
+      upstreams: { api: { url: upstream.url, connectTimeoutMs: 500 } },
+      routes: routes.map((id) => ({ id, path: `/${id}`, methods: ['GET'], upstream: 'api' })),
+      plugins: { authentication: { anonymous: true }, authorization: { allow: 'authenticated' } },
+      observability: { audit: { path: join(dir, 'audit.db') } },
+      stores: { keys: { path: join(dir, 'keys.db') } },
+      reload: { debounceMs: 50, history: { dir: join(dir, 'history') } },
+    });
+
+  /** What the kubelet does on a ConfigMap update. */
+  function kubeletUpdate(revision: string, text: string): void {
+    mkdirSync(join(dir, revision));
+    writeFileSync(join(dir, revision, 'portcullis.yaml'), text);
+    symlinkSync(revision, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  }
+
+  before(async () => {
+    upstream = await startUpstream();
+    mkdirSync(join(dir, '..2026_11_28_a'));
+    writeFileSync(join(dir, '..2026_11_28_a', 'portcullis.yaml'), config(['items']));
+    symlinkSync('..2026_11_28_a', join(dir, '..data'));
+    symlinkSync('..data/portcullis.yaml', file);
+    started = await startGateway(file, { handleSignals: false, logger: captureLogger(logs) });
+    url = (started.listeners[0] as { url: string }).url;
+  });
+  after(async () => {
+    await started.stop(500);
+    await upstream.close();
+  });
+
+  it('an update (the ..data symlink swapped) is applied, and so is the next one', async () => {
+    assert.equal((await fetch(`${url}/fresh`)).status, 404);
+    kubeletUpdate('..2026_11_28_b', config(['items', 'fresh']));
+    await until('the new route answers', async () => (await fetch(`${url}/fresh`)).status === 200);
+    assert.equal((await fetch(`${url}/items`)).status, 200);
+    // The old revision goes away, as the kubelet removes it; the next update is still seen.
+    rmSync(join(dir, '..2026_11_28_a'), { recursive: true });
+    kubeletUpdate('..2026_11_28_c', config(['items']));
+    await until('the route is removed again', async () => (await fetch(`${url}/fresh`)).status === 404);
+    const entries = await FileConfigHistory.reader(join(dir, 'history')).list();
+    assert.deepEqual(
+      entries.map((e) => e.by),
+      ['startup', 'file', 'file'],
+    );
+    assert.equal(
+      logs.filter((l) => l.msg === 'reload failed; keeping the running config').length,
+      0,
+      JSON.stringify(logs.filter((l) => l.level === 50)),
+    );
+  });
+});
+
+describe('config rollback writes the file without following planted symlinks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-rollback-'));
+  const file = join(dir, 'portcullis.yaml');
+  const historyDir = join(dir, 'history');
+  const text = (route: string) =>
+    stringify({
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0 }],
+      upstreams: { api: { url: 'http://127.0.0.1:9' } },
+      routes: [{ id: 'r', path: `/${route}`, upstream: 'api' }],
+      plugins: { authentication: { anonymous: true }, authorization: { allow: 'authenticated' } },
+      observability: { audit: { path: join(dir, 'audit.db') } },
+      reload: { history: { dir: historyDir } },
+    });
+
+  it('a symlink at the temp-file name is neither followed nor installed as the config', async () => {
+    const history = await FileConfigHistory.open(historyDir);
+    await history.record(text('a'), { by: 'startup', source: file });
+    writeFileSync(file, text('b'));
+    const victim = join(dir, 'victim-owned-by-root.txt');
+    writeFileSync(victim, 'IMPORTANT ROOT FILE\n');
+    // Where the old code wrote its temp file: a name anyone could predict.
+    symlinkSync(victim, join(dir, `.portcullis.yaml.rollback-${process.pid}.tmp`));
+    const { out, text: said } = textSink();
+    await configRollbackCommand(file, 1, { out, err: out });
+    assert.match(said(), /now holds history entry 1/);
+    assert.equal(readFileSync(victim, 'utf8'), 'IMPORTANT ROOT FILE\n', 'the symlink target is untouched');
+    assert.ok(lstatSync(file).isFile(), 'the config is a regular file, not the planted symlink');
+    assert.equal(readFileSync(file, 'utf8'), text('a'));
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith('.tmp') && !n.includes(String(process.pid))),
+      [],
+      'no temp file left behind',
+    );
+  });
+
+  it('refuses to roll back to an entry whose number two writers recorded, and says why', async () => {
+    const history = await FileConfigHistory.open(historyDir);
+    const line = (seq: number, t: string) =>
+      `${JSON.stringify({ seq, sha256: sha256Of(t), appliedAt: Date.now(), by: 'node', source: file })}\n`;
+    const seq = ((await history.list()).at(-1)?.seq ?? 0) + 1;
+    appendFileSync(join(historyDir, 'index.jsonl'), line(seq, text('c')) + line(seq, text('d')));
+    const before = readFileSync(file, 'utf8');
+    const { out } = textSink();
+    await assert.rejects(configRollbackCommand(file, seq, { out, err: out }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, new RegExp(`history entry ${seq} cannot be rolled back to`));
+      assert.match(err.message, /recorded twice with different texts/);
+      return true;
+    });
+    assert.equal(readFileSync(file, 'utf8'), before, 'the file is unchanged');
+    const listing = textSink();
+    await configHistoryCommand(file, false, { out: listing.out });
+    assert.match(listing.text(), /CORRUPT/);
+  });
+});
+
+describe('the periodic look catches a change no watch reports', () => {
+  // A hard link: the config's bytes change in place through another directory, so the watched
+  // directory sees no event; only the stat/hash look every pollMs finds it.
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-poll-'));
+  const elsewhere = mkdtempSync(join(tmpdir(), 'portcullis-reload-poll-src-'));
+  const file = join(dir, 'portcullis.yaml');
+  const source = join(elsewhere, 'source.yaml');
+  const logs: Record<string, unknown>[] = [];
+  let upstream: TestUpstream;
+  let started: Started;
+  let reloader: ConfigReloader;
+  let url: string;
+
+  const config = (routes: string[]) =>
+    stringify({
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0 }],
+      upstreams: { api: { url: upstream.url, connectTimeoutMs: 500 } },
+      routes: routes.map((id) => ({ id, path: `/${id}`, methods: ['GET'], upstream: 'api' })),
+      plugins: { authentication: { anonymous: true }, authorization: { allow: 'authenticated' } },
+      observability: { audit: { path: join(dir, 'audit.db') } },
+      stores: { keys: { path: join(dir, 'keys.db') } },
+      reload: { watch: false, debounceMs: 50, history: { dir: join(dir, 'history') } },
+    });
+
+  before(async () => {
+    upstream = await startUpstream();
+    writeFileSync(source, config(['items']));
+    linkSync(source, file);
+    const logger = captureLogger(logs);
+    started = await startGateway(file, { handleSignals: false, logger });
+    reloader = new ConfigReloader({
+      gateway: started.gateway,
+      file,
+      registry: started.gateway.registry,
+      logger,
+      debounceMs: 50,
+      pollMs: 150,
+    });
+    await reloader.watch();
+    url = (started.listeners[0] as { url: string }).url;
+  });
+  after(async () => {
+    await reloader.close();
+    await started.stop(500);
+    await upstream.close();
+  });
+
+  it('an in-place rewrite through a hard link is applied', async () => {
+    assert.equal((await fetch(`${url}/fresh`)).status, 404);
+    writeFileSync(source, config(['items', 'fresh']));
+    await until('the new route answers', async () => (await fetch(`${url}/fresh`)).status === 200);
+    assert.equal((await fetch(`${url}/items`)).status, 200);
   });
 });
