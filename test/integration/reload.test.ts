@@ -499,6 +499,10 @@ describe('hot reload of a config mounted like a Kubernetes ConfigMap', () => {
     rmSync(join(dir, '..2026_11_28_a'), { recursive: true });
     kubeletUpdate('..2026_11_28_c', config(['items']));
     await until('the route is removed again', async () => (await fetch(`${url}/fresh`)).status === 404);
+    // The plan swaps first; the history line is written right after.
+    await until('the history has both updates', async () => {
+      return (await FileConfigHistory.reader(join(dir, 'history')).list()).length === 3;
+    });
     const entries = await FileConfigHistory.reader(join(dir, 'history')).list();
     assert.deepEqual(
       entries.map((e) => e.by),
