@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { printable } from '../core/printable.js';
 import { categoryRank } from '../scanner/reporters/common.js';
 import { isReportFormat, REPORT_FORMATS, renderReport } from '../scanner/reporters/index.js';
 import {
@@ -172,7 +173,9 @@ export function progressReporter(err: ScanIo['err']): {
     onProgress(done, total, step) {
       if (!tty) {
         if (done !== lastDone && step !== 'done')
-          err.write(`portcullis scan: [${Math.min(done + 1, total)}/${total}] ${step.split(' ')[0]}\n`);
+          err.write(
+            `portcullis scan: [${Math.min(done + 1, total)}/${total}] ${printable(step.split(' ')[0] ?? '', true)}\n`,
+          );
         lastDone = done;
         return;
       }
@@ -185,7 +188,8 @@ export function progressReporter(err: ScanIo['err']): {
       // A terminal of unknown size (0 columns) gets the classic 80.
       const columns =
         'columns' in err && typeof err.columns === 'number' && err.columns > 0 ? err.columns : 80;
-      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${step}`;
+      // Operation labels come from the spec: no control character reaches the terminal.
+      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${printable(step, true)}`;
       err.write(`\r\x1b[K${line.slice(0, Math.max(10, columns - 1))}`);
       drawn = true;
     },
@@ -207,6 +211,7 @@ interface ScanFlags {
   budget?: number;
   rate?: number;
   timeout?: number;
+  maxTime?: number;
   insecure?: boolean;
   dryRun?: boolean;
   listRules?: boolean;
@@ -265,6 +270,7 @@ async function scanAction(flags: ScanFlags, io: ScanIo): Promise<void> {
       ...(flags.budget === undefined ? {} : { budget: flags.budget }),
       ...(flags.rate === undefined ? {} : { rate: flags.rate }),
       ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
+      ...(flags.maxTime === undefined ? {} : { maxTimeMs: flags.maxTime * 1000 }),
       insecure: flags.insecure === true,
       dryRun: flags.dryRun === true,
       onProgress: progress.onProgress,
@@ -286,6 +292,13 @@ async function scanAction(flags: ScanFlags, io: ScanIo): Promise<void> {
     io,
     specText,
   );
+  if (flags.dryRun === true) return; // nothing was tested: never a verdict
+  if (result.requestsSent > 0 && result.requestsAnswered === 0) {
+    // Nothing answered: a CI gate must not pass because the API never started.
+    io.err.write(`portcullis scan: the target answered none of ${result.requestsSent} requests\n`);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
   if (failing(result.findings, flags.failOn)) process.exitCode = EXIT_FINDINGS;
 }
 
@@ -313,14 +326,15 @@ export function registerScanCommand(program: Command, io: ScanIo = defaultIo()):
     .option('--budget <n>', 'most requests the whole scan may send (default 2000)', positiveInt)
     .option('--rate <r>', 'most requests per second (default 100; 0: no limit)', nonNegative)
     .option('--timeout <ms>', 'per-request timeout in milliseconds (default 5000)', positiveInt)
+    .option('--max-time <s>', 'stop sending after this many seconds (default 900)', positiveInt)
     .option('--insecure', 'accept any TLS certificate of the target (self-signed test systems)')
     .option('--dry-run', 'send nothing: list the requests the checks would send')
     .option('--list-rules', 'list every rule (id, category, severity, title) and exit')
     .addHelpText(
       'after',
       `
-Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it, 2 bad usage or a spec
-that does not load.
+Exit codes: 0 no finding at or above --fail-on (and always for --dry-run), 1 findings at or
+above it, 2 bad usage, a spec that does not load, or a target that answered nothing.
 
 Only scan APIs you own or have written permission to test. Start with --dry-run to see what
 would be sent; --budget and --rate bound the load. Documentation: docs/scanner.md`,

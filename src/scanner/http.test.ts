@@ -91,6 +91,63 @@ describe('BudgetedHttp', () => {
   });
 });
 
+describe('BudgetedHttp against a hostile target', () => {
+  it('cuts an endless body at 256 KiB instead of reading it', async () => {
+    const { createServer } = await import('node:http');
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    let written = 0;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const pump = () => {
+        while (res.write(chunk)) {
+          written += chunk.length;
+          if (written > 512 * 1024 * 1024) return res.end();
+        }
+        res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const http = new BudgetedHttp({
+      target: new URL(`http://127.0.0.1:${port}/`),
+      budget: 1,
+      rate: 0,
+      concurrency: 1,
+      timeoutMs: 5000,
+      dryRun: false,
+      insecure: false,
+      secrets: [],
+    });
+    const res = await http.send({ method: 'GET', path: '/', purpose: 'endless' });
+    assert.equal(res?.status, 200);
+    assert.equal(res?.body.length, 256 * 1024);
+    assert.ok(written < 64 * 1024 * 1024, `the scanner read ${written} bytes`);
+    assert.equal(http.answered, 1);
+    await http.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('sends nothing once the deadline has passed', async () => {
+    const http = new BudgetedHttp({
+      target: new URL('http://127.0.0.1:1/'),
+      budget: 10,
+      rate: 0,
+      concurrency: 1,
+      timeoutMs: 500,
+      dryRun: false,
+      insecure: false,
+      secrets: [],
+      deadline: performance.now() - 1,
+    });
+    assert.equal(await http.send({ method: 'GET', path: '/', purpose: 'late' }), undefined);
+    assert.equal(http.sent, 0);
+    assert.equal(http.expired, true);
+    await http.close();
+  });
+});
+
 describe('Redactor', () => {
   const r = new Redactor(['Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig', 'X-Key-Value-123']);
 
@@ -105,6 +162,20 @@ describe('Redactor', () => {
     assert.ok(!r.text('echo eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig').includes('eyJzdWIi'));
     assert.ok(!r.text('key X-Key-Value-123 here').includes('X-Key-Value-123'));
     assert.equal(r.text('card 4111 1111 1111 1111'), `card ${REDACTED}`);
+  });
+
+  it('removes a credential echoed percent-encoded or in base64; keeps timestamps, redacts Luhn-valid cards', () => {
+    const t = new Redactor(['Bearer q+Lk/9zZ-secret-value']);
+    const enc = encodeURIComponent('q+Lk/9zZ-secret-value');
+    assert.ok(!t.text(`"self":"/items?access_token=${enc}"`).includes(enc));
+    const b64 = Buffer.from('q+Lk/9zZ-secret-value').toString('base64');
+    assert.ok(!t.text(`echo ${b64}`).includes(b64));
+    assert.equal(t.text('at 1764331200000'), 'at 1764331200000');
+    assert.equal(t.text('card 4111111111111111'), `card ${REDACTED}`);
+    assert.match(
+      t.body(JSON.stringify({ pwd: 'Hunter2-Real!', salt: 'abc', pin: '1234' })),
+      /"pwd":"\[redacted\]","salt":"\[redacted\]","pin":"\[redacted\]"/,
+    );
   });
 
   it('keeps the names of secret JSON fields but not their values, and caps the excerpt', () => {

@@ -20,6 +20,8 @@ export interface HttpOptions {
   readonly insecure: boolean;
   /** Secrets to redact from evidence (the identities' values). */
   readonly secrets: readonly string[];
+  /** performance.now() after which nothing more is sent (the scan's --max-time). */
+  readonly deadline?: number;
 }
 
 export interface PlannedRequest {
@@ -41,6 +43,7 @@ export class BudgetedHttp implements ScanHttp {
   readonly #base: string;
   #left: number;
   #sent = 0;
+  #answered = 0;
   #nextSlot = 0;
   #active = 0;
   readonly #waiting: (() => void)[] = [];
@@ -67,12 +70,22 @@ export class BudgetedHttp implements ScanHttp {
     return this.#sent;
   }
 
+  /** Requests the target answered (any status). */
+  get answered(): number {
+    return this.#answered;
+  }
+
+  /** The scan's time is up: nothing more is sent. */
+  get expired(): boolean {
+    return this.#options.deadline !== undefined && performance.now() > this.#options.deadline;
+  }
+
   get redactor(): Redactor {
     return this.#redactor;
   }
 
   async send(req: ScanRequest): Promise<ScanResponse | undefined> {
-    if (this.#left <= 0) return undefined;
+    if (this.#left <= 0 || this.expired) return undefined;
     this.#left--;
     if (this.dryRun) {
       this.planned.push({ method: req.method, path: this.#redactor.url(req.path), purpose: req.purpose });
@@ -81,8 +94,11 @@ export class BudgetedHttp implements ScanHttp {
     await this.#acquire();
     try {
       await this.#pace();
+      if (this.expired) return undefined;
       this.#sent++;
-      return await this.#exchange(req);
+      const res = await this.#exchange(req);
+      if (res !== undefined) this.#answered++;
+      return res;
     } finally {
       this.#release();
     }
@@ -107,8 +123,13 @@ export class BudgetedHttp implements ScanHttp {
       let size = 0;
       for await (const chunk of res.body) {
         const c = chunk as Buffer;
-        if (size < MAX_BODY) chunks.push(size + c.length > MAX_BODY ? c.subarray(0, MAX_BODY - size) : c);
+        chunks.push(size + c.length > MAX_BODY ? c.subarray(0, MAX_BODY - size) : c);
         size += c.length;
+        // Enough to judge: an endless or huge body is cut, never read to its end.
+        if (size >= MAX_BODY) {
+          res.body.destroy();
+          break;
+        }
       }
       const body = Buffer.concat(chunks).toString('utf8');
       const flat: Record<string, string> = {};

@@ -20,12 +20,26 @@ const SECRET_HEADERS = new Set([
 
 /** Names of fields, parameters and headers whose values are secrets. */
 const SECRET_NAME =
-  /(pass(word|wd)?|secret|token|api[-_]?key|apikey|authorization|session|cookie|credential|private[-_]?key|signature|ssn|card[-_]?number|cvv|hash)$/i;
+  /(pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|authorization|session|cookie|credential|private[-_]?key|signature|ssn|card[-_]?number|cvv|cvc|hash|salt|otp|^pin)$/i;
 
 /** JWTs (three base64url parts starting with a JSON header) anywhere in a text. */
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
-/** Card-number-like digit runs (13–19 digits, spaces or dashes allowed). */
+/** Card-number-like digit runs (13–19 digits, spaces or dashes allowed); redacted when Luhn-valid. */
 const CARD = /\b(?:\d[ -]?){12,18}\d\b/g;
+
+/** Luhn checksum (card numbers pass it; timestamps and ids mostly do not). */
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
 
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
@@ -37,11 +51,19 @@ export class Redactor {
   /** `secrets`: values to remove wherever they appear (the identities' header values and tokens). */
   constructor(secrets: readonly string[] = []) {
     const parts = new Set<string>();
+    const add = (v: string) => {
+      if (v.length < 4) return;
+      // As sent, and as an echo of a URL or a header may carry it.
+      parts.add(v);
+      parts.add(encodeURIComponent(v));
+      parts.add(Buffer.from(v).toString('base64'));
+      parts.add(Buffer.from(v).toString('base64url'));
+    };
     for (const s of secrets) {
-      if (s.length >= 6) parts.add(s);
+      add(s);
       // "Bearer abc…": the token alone may appear elsewhere (query, echo).
       const space = s.indexOf(' ');
-      if (space > 0 && s.length - space > 6) parts.add(s.slice(space + 1));
+      if (space > 0) add(s.slice(space + 1));
     }
     this.#values = [...parts].sort((a, b) => b.length - a.length);
   }
@@ -49,7 +71,9 @@ export class Redactor {
   text(value: string): string {
     let out = value;
     for (const v of this.#values) out = out.split(v).join(REDACTED);
-    return out.replace(JWT, `eyJ…${REDACTED}`).replace(CARD, REDACTED);
+    return out
+      .replace(JWT, `eyJ…${REDACTED}`)
+      .replace(CARD, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED : m));
   }
 
   headers(headers: Readonly<Record<string, string>>): Record<string, string> {

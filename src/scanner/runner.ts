@@ -32,8 +32,12 @@ export interface ScanOptions {
   readonly insecure?: boolean;
   /** Run the SSRF canary (default true). */
   readonly canary?: boolean;
+  /** Stop sending after this long (default 15 minutes): a tarpit target cannot hold a CI job. */
+  readonly maxTimeMs?: number;
   readonly onProgress?: (done: number, total: number, step: string) => void;
 }
+
+export const DEFAULT_MAX_TIME_MS = 15 * 60 * 1000;
 
 export const DEFAULT_BUDGET = 2000;
 export const DEFAULT_RATE = 100;
@@ -87,7 +91,9 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     dryRun: options.dryRun === true,
     insecure: options.insecure === true,
     secrets,
+    deadline: performance.now() + (options.maxTimeMs ?? DEFAULT_MAX_TIME_MS),
   });
+  const redact = http.redactor;
   const canary = options.canary === false || options.dryRun ? undefined : await LoopbackCanary.start();
   const findings = new Map<string, Finding>();
   const notes: string[] = [];
@@ -104,14 +110,16 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
         authSecond: options.authSecond,
         http,
         canary,
-        report(f) {
-          const id = f.id ?? `${f.rule.id}:${f.where}`;
+        report(raw) {
+          // Messages may quote an answer: they pass the same redaction as the evidence.
+          const f = { ...raw, where: redact.text(raw.where), message: redact.text(raw.message) };
+          const id = raw.id === undefined ? `${f.rule.id}:${f.where}` : redact.text(raw.id);
           const known = findings.get(id);
           // The same problem at the same place once; keep the more severe instance.
           if (known === undefined || rank(f.severity) > rank(known.severity)) findings.set(id, { ...f, id });
         },
         note(text) {
-          notes.push(`${check.id}: ${text}`);
+          notes.push(redact.text(`${check.id}: ${text}`));
         },
         progress(s) {
           options.onProgress?.(done, checks.length, `${check.id} ${s}`);
@@ -124,12 +132,20 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
       }
       done++;
       if (http.remaining <= 0) notes.push(`budget of ${budget} requests spent during ${check.id}`);
+      if (http.expired) {
+        notes.push(`--max-time reached during ${check.id}: later checks were not run`);
+        break;
+      }
     }
     options.onProgress?.(done, checks.length, 'done');
   } finally {
     await http.close();
     await canary?.close();
   }
+  if (!options.dryRun && http.sent > 0 && http.answered === 0)
+    notes.unshift(
+      `the target answered none of the ${http.sent} requests sent: is it running at ${target.href}?`,
+    );
   if (!options.auth)
     notes.push('no --auth: checks that need an identity (BOLA, JWT, function level) were limited');
   if (!options.authSecond)
@@ -146,6 +162,7 @@ export async function runScan(options: ScanOptions): Promise<ScanResult> {
     startedAt,
     finishedAt: new Date().toISOString(),
     requestsSent: http.sent,
+    requestsAnswered: http.answered,
     budget,
     checks: checks.map((c) => c.id),
     findings: sorted,

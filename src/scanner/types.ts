@@ -190,6 +190,8 @@ export interface ScanResult {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly requestsSent: number;
+  /** Requests the target answered (any status); 0 with requests sent means nothing was listening. */
+  readonly requestsAnswered?: number;
   readonly budget: number;
   readonly checks: readonly string[];
   readonly findings: readonly Finding[];

@@ -42,7 +42,17 @@ describe('portcullis scan', () => {
   const scan = (...args: string[]) => run([CLI, 'scan', ...args], {}, 30000);
 
   before(async () => {
-    up = await startUpstream();
+    // Authentication that is skipped when no credential is sent (a classic API2 bug): a wrong
+    // token is refused, no token at all is let in.
+    up = await startUpstream((req, res, call) => {
+      const status = req.headers.authorization === undefined ? 200 : 401;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          status === 200 ? { items: [{ id: 1, name: 'a' }], url: call.url } : { error: 'bad token' },
+        ),
+      );
+    });
     dir = mkdtempSync(join(tmpdir(), 'portcullis-scan-cli-'));
     spec = join(dir, 'openapi.yaml');
     writeFileSync(spec, SPEC);
@@ -152,7 +162,7 @@ describe('portcullis scan', () => {
     const critical = await scan(...args, '--fail-on', 'critical');
     assert.equal(critical.code, 1, critical.stdout + critical.stderr);
     assert.match(critical.stdout, /\[CRITICAL\] api2-no-auth {2}GET \/items\n/);
-    assert.match(critical.stdout, /Requests sent: \d+ of a budget of 40\./);
+    assert.match(critical.stdout, /Requests sent: \d+ of a budget of 40, \d+ answered\./);
     // Not a terminal: one progress line per check on stderr, never on stdout.
     assert.match(critical.stderr, /portcullis scan: \[1\/1\] api2-auth\n/);
     assert.ok(up.calls.length > 0 && up.calls.length <= 40);
@@ -163,7 +173,32 @@ describe('portcullis scan', () => {
     const calls = up.calls.length;
     const budget = await scan(...args, '--budget', '1');
     assert.ok(up.calls.length - calls <= 1, 'more requests than --budget');
-    assert.match(budget.stdout, /of a budget of 1\./);
+    assert.match(budget.stdout, /of a budget of 1, \d answered\./);
+  });
+
+  it('a target that answers nothing exits 2 (a CI gate must not pass when the API never started)', async () => {
+    const r = await scan(
+      '--spec',
+      spec,
+      '--target',
+      'http://127.0.0.1:1',
+      '--checks',
+      'api8-config',
+      '--format',
+      'json',
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /the target answered none of \d+ requests/);
+    const report = JSON.parse(r.stdout) as { requestsAnswered: number; notes: string[] };
+    assert.equal(report.requestsAnswered, 0);
+    assert.ok(report.notes.some((n) => n.includes('answered none')));
+  });
+
+  it('a dry run never fails, even with findings that need no request', async () => {
+    const plain = join(dir, 'plain-http.yaml');
+    writeFileSync(plain, SPEC.replace('info:', 'servers: [{ url: "http://api.example.com" }]\ninfo:'));
+    const r = await scan('--spec', plain, '--target', up.url, '--dry-run', '--fail-on', 'info');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
   it('--out writes the report to the file, not to stdout', async () => {

@@ -1,14 +1,26 @@
+import { randomInt } from 'node:crypto';
 import { deref, isObj } from '../../openapi/load.js';
-import type { Check, Identity, PlannedOperation, Rule, ScanContext, ScanRequest } from '../types.js';
+import type {
+  Check,
+  Identity,
+  PlannedOperation,
+  Rule,
+  ScanContext,
+  ScanRequest,
+  ScanResponse,
+} from '../types.js';
+import { sameData } from './answers.js';
 import {
   type Created,
   cleanUp,
   createObject,
   findResources,
+  idOf,
   is2xx,
   itemTarget,
   JSON_HEADERS,
   marker,
+  objectOf,
   type Resource,
   requestSchema,
 } from './objects.js';
@@ -106,26 +118,87 @@ async function readAs(ctx: ScanContext, r: Resource, id: string, as: Identity, p
   return { request, response: await ctx.http.send(request) };
 }
 
-/** Does the answer carry this object (its id, or the same body A got)? An error page with 200 does not. */
-function showsObject(body: string, id: string, ownerBody: string | undefined): boolean {
-  return body.includes(id) || (ownerBody !== undefined && body === ownerBody);
+const keysOf = (json: unknown): Set<string> => new Set(Object.keys(objectOf(json) ?? {}));
+
+/** Mostly the same keys (at least half of all keys in common): optional fields may be left out. */
+function sameKeys(a: unknown, b: unknown): boolean {
+  const ka = keysOf(a);
+  const kb = keysOf(b);
+  const common = [...ka].filter((k) => kb.has(k)).length;
+  return common > 0 && common * 2 >= new Set([...ka, ...kb]).size;
 }
 
-async function testRead(ctx: ScanContext, r: Resource, obj: Created, a: Identity, b: Identity) {
+/**
+ * Does the answer carry object `id`, as A's own read of it does? Its parsed id field names the id
+ * asked for and its keys are mostly those of A's read — an error page sent with 200 ({"success": false,
+ * "code": 404, "timestamp": …}) does not, whatever digits it holds. When A's own read names no id,
+ * the answer must be A's read itself (volatile parts aside).
+ */
+export function showsObject(
+  res: ScanResponse | undefined,
+  id: string,
+  param: string,
+  own: ScanResponse,
+): boolean {
+  if (!is2xx(res)) return false;
+  if (idOf(own.json, param) === undefined) return sameData(res, own);
+  return idOf(res.json, param) === id && sameKeys(res.json, own.json);
+}
+
+/** An id of the same form that names no object: a far-away number, or the same characters shuffled at random. */
+export function missingId(id: string): string {
+  if (/^\d{1,15}$/.test(id)) return String(Number(id) + 900_000_000 + randomInt(99_999_999));
+  const hex = '0123456789abcdef';
+  const pick = (set: string) => set[randomInt(set.length)] as string;
+  return id.replace(/[0-9a-zA-Z]/g, (c) =>
+    /\d/.test(c)
+      ? pick('0123456789')
+      : /[a-f]/.test(c)
+        ? pick(hex)
+        : /[A-F]/.test(c)
+          ? pick(hex.toUpperCase())
+          : /[a-z]/.test(c)
+            ? pick('abcdefghijklmnopqrstuvwxyz')
+            : pick('ABCDEFGHIJKLMNOPQRSTUVWXYZ'),
+  );
+}
+
+/**
+ * An id that does not exist, read as `as`, does not look like an object (nor like `shown`): else
+ * the API answers every id alike and reading someone's id proves nothing.
+ */
+async function missingLooksEmpty(
+  ctx: ScanContext,
+  r: Resource,
+  as: Identity,
+  realId: string,
+  shown: ScanResponse,
+  own: ScanResponse,
+): Promise<boolean> {
+  const id = missingId(realId);
+  const { response } = await readAs(
+    ctx,
+    r,
+    id,
+    as,
+    'BOLA: an id that does not exist (what "not found" looks like)',
+  );
+  if (response === undefined) return false;
+  return !showsObject(response, id, r.param, own) && !sameData(response, shown);
+}
+
+async function testRead(ctx: ScanContext, r: Resource, obj: Created, own: ScanResponse, b: Identity) {
   const get = r.items.get('GET');
   if (get === undefined) return;
-  const own = await readAs(ctx, r, obj.id, a, 'BOLA: A reads its own object (baseline)');
-  if (!is2xx(own.response)) return;
-  const other = await readAs(ctx, r, obj.id, b, "BOLA: B reads A's object");
-  if (!is2xx(other.response) || !showsObject(other.response.body, obj.id, own.response.body)) return;
+  const { request, response } = await readAs(ctx, r, obj.id, b, "BOLA: B reads A's object");
+  if (response === undefined || !showsObject(response, obj.id, r.param, own)) return;
+  if (!(await missingLooksEmpty(ctx, r, b, obj.id, response, own))) return;
   ctx.report({
     rule: RULES.read,
     severity: RULES.read.severity,
     where: get.label,
-    message: `identity B read an object identity A created (${other.response.status})`,
-    evidence: [
-      ctx.http.evidence(other.request, other.response, `B got ${other.response.status} for A's object`),
-    ],
+    message: `identity B read an object identity A created (${response.status})`,
+    evidence: [ctx.http.evidence(request, response, `B got ${response.status} for A's object`)],
   });
 }
 
@@ -162,7 +235,14 @@ async function testWrite(ctx: ScanContext, r: Resource, obj: Created, a: Identit
 }
 
 /** Returns true when the object is gone (B deleted it). */
-async function testDelete(ctx: ScanContext, r: Resource, obj: Created, a: Identity, b: Identity) {
+async function testDelete(
+  ctx: ScanContext,
+  r: Resource,
+  obj: Created,
+  own: ScanResponse | undefined,
+  a: Identity,
+  b: Identity,
+) {
   const op = r.items.get('DELETE');
   if (op === undefined) return false;
   const request: ScanRequest = {
@@ -177,8 +257,14 @@ async function testDelete(ctx: ScanContext, r: Resource, obj: Created, a: Identi
   if (r.items.has('GET')) {
     const check = await readAs(ctx, r, obj.id, a, 'BOLA: A checks whether its object still exists');
     const after = check.response;
-    // Gone means 404/410 to its owner; a 2xx or an error says nothing was deleted.
-    if (after === undefined || (after.status !== 404 && after.status !== 410)) return false;
+    // Gone means 404/410 to its owner, or a 2xx that no longer shows the object it showed before
+    // (a "not found" sent as 200); an error says nothing was deleted.
+    const gone =
+      after !== undefined &&
+      (after.status === 404 ||
+        after.status === 410 ||
+        (is2xx(after) && is2xx(own) && !showsObject(after, obj.id, r.param, own)));
+    if (!gone) return false;
     evidence.push(ctx.http.evidence(check.request, after, `A's object is gone (${after.status})`));
   }
   ctx.report({
@@ -222,6 +308,7 @@ async function testNeighbours(
   ctx: ScanContext,
   r: Resource,
   obj: Created,
+  own: ScanResponse,
   a: Identity,
   mine: ReadonlySet<string>,
 ) {
@@ -229,19 +316,23 @@ async function testNeighbours(
   if (get === undefined || !/^\d{1,15}$/.test(obj.id)) return;
   const base = Number(obj.id);
   const seen: { id: string; status: number }[] = [];
+  let firstShown: ScanResponse | undefined;
   const evidence = [];
   for (const d of [-1, 1, -2, 2, -3, 3]) {
     const id = String(base + d);
     if (base + d < 0 || mine.has(id)) continue;
     const { request, response } = await readAs(ctx, r, id, a, 'BOLA: A reads a neighbouring id');
-    if (!is2xx(response) || !response.body.includes(id)) continue;
+    if (response === undefined || !showsObject(response, id, r.param, own)) continue;
     // Other checks of this scan create objects as A too: an object that names A's owner is A's.
     if (sameOwner(obj.response.json, response.json)) continue;
     seen.push({ id, status: response.status });
+    firstShown ??= response;
     if (evidence.length < 2)
       evidence.push(ctx.http.evidence(request, response, `id ${id} (not A's) answered ${response.status}`));
   }
   if (seen.length === 0) return;
+  const shown = firstShown;
+  if (shown === undefined || !(await missingLooksEmpty(ctx, r, a, obj.id, shown, own))) return;
   ctx.report({
     rule: RULES.predictable,
     severity: RULES.predictable.severity,
@@ -264,11 +355,16 @@ async function testResource(ctx: ScanContext, r: Resource, a: Identity, b: Ident
     if (obj === undefined) return;
     created.push({ id: obj.id, as: a });
     const mine = new Set(created.filter((c) => c.as === a).map((c) => c.id));
-    await testNeighbours(ctx, r, obj, a, mine);
+    // A's own read: what the object looks like to its owner, for both read tests.
+    const own = r.items.has('GET')
+      ? (await readAs(ctx, r, obj.id, a, 'BOLA: A reads its own object (baseline)')).response
+      : undefined;
+    const ownShows = own !== undefined && is2xx(own);
+    if (ownShows) await testNeighbours(ctx, r, obj, own, a, mine);
     if (b === undefined) return;
-    await testRead(ctx, r, obj, a, b);
+    if (ownShows) await testRead(ctx, r, obj, own, b);
     await testWrite(ctx, r, obj, a, b);
-    if (await testDelete(ctx, r, obj, a, b))
+    if (await testDelete(ctx, r, obj, own, a, b))
       created.splice(
         created.findIndex((c) => c.id === obj.id && c.as === a),
         1,

@@ -13,6 +13,7 @@ import type {
   ScanRequest,
   ScanResponse,
 } from '../types.js';
+import { showsRightfulAnswer } from './answers.js';
 import {
   is2xx,
   isLogin,
@@ -239,7 +240,21 @@ async function tryToken(ctx: ScanContext, probe: Probe, jwt: Jwt, token: string,
   return { request, response };
 }
 
+/** A credential in the main identity's header and scheme that no API can have issued. */
+export function garbageOf(a: Identity | undefined): { header: string; value: string } {
+  const junk = `portcullis-invalid-${randomBytes(12).toString('hex')}`;
+  if (a === undefined) return { header: 'authorization', value: `Bearer ${junk}` };
+  const scheme = /^(\S+)\s+\S/.exec(a.value)?.[1];
+  return { header: a.header, value: scheme === undefined ? junk : `${scheme} ${junk}` };
+}
+
+/**
+ * A secured GET answering 2xx without credentials is reported only when that answer is the data:
+ * it has the shape of the main identity's own answer, and is not what a garbage token gets (the
+ * API's refusal, which many APIs send as 200 + {"success": false}) unless it is the very data.
+ */
 async function testNoAuth(ctx: ScanContext, paths: RealPaths) {
+  let unverified = 0;
   for (const op of ctx.operations) {
     if (!op.secured || op.op.method !== 'GET') continue;
     ctx.progress(`API2 ${op.label}`);
@@ -251,14 +266,51 @@ async function testNoAuth(ctx: ScanContext, paths: RealPaths) {
     };
     const response = await ctx.http.send(request);
     if (!is2xx(response)) continue;
+    const bad = garbageOf(ctx.auth);
+    const garbage = await ctx.http.send({
+      method: 'GET',
+      path,
+      headers: { [bad.header]: bad.value },
+      purpose: 'auth: a garbage token (what a refusal looks like)',
+    });
+    if (ctx.auth === undefined) {
+      // No signed-in answer to compare with: only "a bad token is refused, no token is let in" tells.
+      if (garbage === undefined || garbage.status === response.status) {
+        unverified++;
+        continue;
+      }
+    } else {
+      const own = await ctx.http.send({
+        method: 'GET',
+        path,
+        as: ctx.auth,
+        purpose: 'auth: A calls it (baseline)',
+      });
+      if (!is2xx(own) || !showsRightfulAnswer(response, own, garbage)) continue;
+    }
     ctx.report({
       rule: RULES.noAuth,
       severity: RULES.noAuth.severity,
       where: op.label,
-      message: `answered ${response.status} without credentials although the description secures it`,
-      evidence: [ctx.http.evidence(request, response, `${response.status} without credentials`)],
+      message: `answered ${response.status} without credentials (${ctx.auth === undefined ? 'a garbage token is refused' : 'the data the main identity gets'}), although the description secures it`,
+      evidence: [
+        ctx.http.evidence(request, response, `${response.status} without credentials`),
+        ...(garbage === undefined
+          ? []
+          : [
+              ctx.http.evidence(
+                { method: 'GET', path, purpose: 'garbage token' },
+                garbage,
+                `a garbage token got ${garbage.status}`,
+              ),
+            ]),
+      ],
     });
   }
+  if (unverified > 0)
+    ctx.note(
+      `API2: ${unverified} secured operation(s) answered 2xx without credentials, but a garbage token got the same status; without --auth there is no signed-in answer to tell data from a refusal, so none was reported`,
+    );
 }
 
 async function testJwt(ctx: ScanContext, probe: Probe | undefined, jwt: Jwt) {

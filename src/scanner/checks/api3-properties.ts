@@ -1,5 +1,6 @@
 import { deref, isObj, type Obj } from '../../openapi/load.js';
 import { targetOf } from '../plan.js';
+import { isSecretName } from '../redact.js';
 import type {
   Check,
   Identity,
@@ -348,9 +349,20 @@ async function testSingleton(
   if (!is2xx(before.response)) return;
   answers.inspect(get, before.request, before.response);
   const base = objectOf(before.response.json);
-  // Write back what is there, so only the privileged fields could change anything.
+  if (base === undefined) return;
+  // Write back only what GET returned, so only the privileged fields could change anything: never
+  // an example value for a field GET did not show (a password), never a secret-named field.
   const current: Obj = {};
-  for (const k of Object.keys(op.body)) current[k] = base !== undefined && k in base ? base[k] : op.body[k];
+  for (const k of Object.keys(op.body)) if (k in base && !isSecretName(k)) current[k] = base[k];
+  const schema = deref(ctx.spec.doc, requestSchema(op));
+  const required = isObj(schema) && Array.isArray(schema.required) ? schema.required : [];
+  const missing = required.filter((k): k is string => typeof k === 'string' && !(k in current));
+  if (missing.length > 0) {
+    ctx.note(
+      `API3: mass assignment not tested on ${op.label}: its body needs ${missing.join(', ')}, which GET did not return (the scan does not write values it cannot restore)`,
+    );
+    return;
+  }
   const write = await send(ctx, {
     method: op.op.method,
     path: targetOf(op),
@@ -364,13 +376,16 @@ async function testSingleton(
   answers.inspect(get, after.request, after.response);
   const obj = is2xx(after.response) ? objectOf(after.response.json) : undefined;
   const took = Object.keys(extras).filter((k) => privileged(obj, k) && !privileged(base, k));
-  if (took.length === 0) return;
-  reportMass(ctx, op, took, write, after);
+  // Fields written back that read differently now (the API normalized or refused them): restore too.
+  const drifted =
+    obj !== undefined && Object.keys(current).some((k) => JSON.stringify(obj[k]) !== JSON.stringify(base[k]));
+  if (took.length > 0) reportMass(ctx, op, took, write, after);
+  if (took.length === 0 && !drifted) return;
   // Put the record back as it was (the same hole that let the field in lets it out).
   const restore: Obj = { ...current };
   for (const k of took)
     restore[k] =
-      base !== undefined && k in base
+      k in base
         ? base[k]
         : Array.isArray(PRIVILEGED[k])
           ? []

@@ -20,6 +20,10 @@ paths:
             schema: { type: object, properties: { name: { type: string } } }
             example: { name: spanner }
       responses: { "201": { description: created } }
+  /things/{id}:
+    parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
+    delete:
+      responses: { "204": { description: gone } }
   /search:
     get:
       parameters:
@@ -40,6 +44,10 @@ function longestRun(s: string): number {
   return best;
 }
 
+/** Things the scan created and has not deleted (it must delete every one). */
+const stored = new Set<number>();
+let nextId = 1000;
+
 function things(fixed: boolean) {
   const recent: number[] = [];
   return async (_req: unknown, res: ServerResponse, call: UpstreamCall): Promise<void> => {
@@ -59,7 +67,15 @@ function things(fixed: boolean) {
     }
     if (path === '/things' && call.method === 'POST') {
       if (fixed && call.body.length > 64 * 1024) return sendJson(res, 413, { error: 'too large' });
-      return sendJson(res, 201, { id: 1 });
+      const id = nextId++;
+      stored.add(id);
+      return sendJson(res, 201, { id });
+    }
+    const item = /^\/things\/(\d+)$/.exec(path);
+    if (item !== null && call.method === 'DELETE') {
+      stored.delete(Number(item[1]));
+      res.writeHead(204).end();
+      return;
     }
     if (path === '/search') {
       const q = query.get('q') ?? '';
@@ -101,6 +117,9 @@ describe('api4-resources check', () => {
     const page = result.findings.find((f) => f.rule.id === 'api4-large-page');
     assert.match(page?.message ?? '', /5000 items/);
     assert.equal(result.findings.find((f) => f.rule.id === 'api4-slow-input')?.where, 'GET /search');
+    // The 2 MiB create was deleted again.
+    assert.ok(vuln.calls.some((c) => c.method === 'DELETE'));
+    assert.deepEqual([...stored], []);
     // One burst of 30, a handful for the rest: bounded.
     assert.ok(result.requestsSent <= 45, `sent ${result.requestsSent}`);
   });

@@ -1,4 +1,6 @@
-import type { Check, PlannedOperation, Rule, ScanContext, ScanRequest } from '../types.js';
+import type { Check, PlannedOperation, Rule, ScanContext, ScanRequest, ScanResponse } from '../types.js';
+import { showsRightfulAnswer } from './answers.js';
+import { garbageOf } from './api2-auth.js';
 import { is2xx, RealPaths, rawOperation } from './objects.js';
 
 /**
@@ -46,6 +48,31 @@ export function privilegeOf(ctx: ScanContext, p: PlannedOperation): string | und
   return undefined;
 }
 
+interface Baselines {
+  readonly own: ScanResponse | undefined;
+  readonly garbage: ScanResponse | undefined;
+}
+
+async function baselinesOf(ctx: ScanContext, path: string): Promise<Baselines> {
+  const own =
+    ctx.auth === undefined
+      ? undefined
+      : await ctx.http.send({
+          method: 'GET',
+          path,
+          as: ctx.auth,
+          purpose: 'function level: A calls it (baseline)',
+        });
+  const bad = garbageOf(ctx.auth);
+  const garbage = await ctx.http.send({
+    method: 'GET',
+    path,
+    headers: { [bad.header]: bad.value },
+    purpose: 'function level: a garbage token (what a refusal looks like)',
+  });
+  return { own, garbage };
+}
+
 export const api5FunctionLevel: Check = {
   id: 'api5-function-level',
   category: 'API5',
@@ -60,6 +87,9 @@ export const api5FunctionLevel: Check = {
       ctx.progress(`API5 ${p.label}`);
       // A path to a real object, found as the main (privileged) identity.
       const path = await paths.of(p, ctx.auth);
+      // What the rightful caller gets and what a refusal looks like, asked once a caller gets 2xx:
+      // a 2xx alone proves nothing (many APIs refuse with 200 + {"success": false}).
+      let baselines: Promise<Baselines> | undefined;
       const callers = [
         ...(ctx.authSecond === undefined ? [] : [{ who: 'the low-privilege identity', as: ctx.authSecond }]),
         { who: 'a caller without credentials', as: undefined },
@@ -73,6 +103,13 @@ export const api5FunctionLevel: Check = {
         };
         const response = await ctx.http.send(request);
         if (!is2xx(response)) continue;
+        // Without the main identity's answer: only a refused garbage token tells data from refusal.
+        baselines ??= baselinesOf(ctx, path);
+        const { own, garbage } = await baselines;
+        const shows = is2xx(own)
+          ? showsRightfulAnswer(response, own, garbage)
+          : own === undefined && garbage !== undefined && garbage.status !== response.status;
+        if (!shows) continue;
         ctx.report({
           rule: RULES.functionLevel,
           severity: RULES.functionLevel.severity,

@@ -24,7 +24,11 @@ paths:
           application/json:
             schema: { type: object, properties: { callbackUrl: { type: string }, event: { type: string } } }
             example: { callbackUrl: "https://hooks.example.com/in", event: created }
-      responses: { "202": { description: registered }, "400": { description: refused } }
+      responses: { "201": { description: registered }, "400": { description: refused } }
+  /webhooks/{id}:
+    delete:
+      parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
+      responses: { "204": { description: removed } }
   /notes:
     post:
       requestBody:
@@ -49,6 +53,8 @@ async function fetchIt(raw: string): Promise<number> {
   }
 }
 
+let hooks = 0;
+
 function fetcher(fixed: boolean) {
   return async (_req: unknown, res: ServerResponse, call: UpstreamCall): Promise<void> => {
     const { path, query } = urlOf(call);
@@ -69,11 +75,13 @@ function fetcher(fixed: boolean) {
       const target = String(bodyOf(call)?.callbackUrl ?? '');
       if (fixed && !target.startsWith('https://hooks.example.com/'))
         return sendJson(res, 400, { error: 'callback not allowed' });
-      sendJson(res, 202, { registered: true });
+      // A registration the scan can delete again (the write guard only creates what it can remove).
+      sendJson(res, 201, { id: ++hooks, registered: true });
       // The vulnerable twin calls the webhook right away, after answering.
       if (!fixed) await fetchIt(target).catch(() => 0);
       return;
     }
+    if (path.startsWith('/webhooks/')) return sendJson(res, 204, {});
     if (path === '/notes') return sendJson(res, 201, { id: 1 });
     return sendJson(res, 404, { error: 'not found' });
   };

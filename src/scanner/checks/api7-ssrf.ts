@@ -7,6 +7,7 @@ import type {
   ScanRequest,
   ScanResponse,
 } from '../types.js';
+import { WriteGuard } from './objects.js';
 import {
   Allowance,
   build,
@@ -106,8 +107,10 @@ export const api7SsrfCheck: Check = {
   async run(ctx) {
     const as = identityOf(ctx);
     const allow = new Allowance(ctx, 200, 0.2);
+    // Writes (a webhook registration) only where they harm nothing the scan did not create.
+    const guard = new WriteGuard(ctx, 'API7 SSRF');
     const targets = ctx.operations
-      .filter((p) => p.op.method !== 'DELETE')
+      .filter((p) => p.op.method !== 'DELETE' && guard.allows(p))
       .map((p) => ({ p, points: urlPoints(ctx, p) }))
       .filter((t) => t.points.length > 0);
     const canaryLoopback = ctx.canary !== undefined && LOOPBACK_HOST.test(new URL(ctx.canary.url).hostname);
@@ -120,7 +123,7 @@ export const api7SsrfCheck: Check = {
         as,
         timeoutMs: 4000,
       });
-      const res = allow.take() ? await ctx.http.send(req) : undefined;
+      const res = allow.take() ? await guard.send(p, req, (r) => ctx.http.send(r)) : undefined;
       return { p, pt, url, req, res };
     };
 
@@ -190,5 +193,6 @@ export const api7SsrfCheck: Check = {
         evidence,
       });
     }
+    guard.done();
   },
 };

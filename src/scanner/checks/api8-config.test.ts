@@ -27,6 +27,10 @@ paths:
             schema: { type: object, properties: { item: { type: string }, qty: { type: integer } } }
             example: { item: hammer, qty: 1 }
       responses: { "201": { description: created }, "400": { description: invalid } }
+  /orders/{id}:
+    delete:
+      parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
+      responses: { "204": { description: removed } }
 `;
 
 const AUTH: Identity = { name: 'alice', header: 'authorization', value: 'Bearer alice-token-123' };
@@ -35,6 +39,8 @@ const STACK = `SyntaxError: Unexpected end of JSON input
     at JSON.parse (<anonymous>)
     at handleOrder (/srv/app/routes/orders.js:42:17)
     at process.processTicksAndRejections (node:internal/process/task_queues:95:5)`;
+
+let orders = 0;
 
 function handler(fixed: boolean) {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -78,8 +84,9 @@ function handler(fixed: boolean) {
         } catch {
           return fixed ? json(400, { error: 'invalid JSON' }) : json(500, { error: STACK });
         }
-        return json(201, { id: 1 });
+        return json(201, { id: ++orders });
       }
+      if (req.url?.startsWith('/orders/') && req.method === 'DELETE') return json(204, {});
       return json(404, { error: 'not found' });
     });
   };

@@ -11,6 +11,7 @@ import type {
   ScanResponse,
 } from '../types.js';
 import { sqlErrorIn } from './injection.js';
+import { WriteGuard } from './objects.js';
 import {
   Allowance,
   build,
@@ -417,7 +418,11 @@ function wrongType(v: unknown): unknown {
 async function verbose(ctx: ScanContext, send: Send): Promise<void> {
   const as = identityOf(ctx);
   const probes: { p: PlannedOperation; req: ScanRequest; what: string }[] = [];
-  const withBody = ctx.operations.filter((p) => p.body !== undefined && p.op.method !== 'DELETE');
+  // Malformed bodies only where a write harms nothing the scan did not create (see WriteGuard).
+  const guard = new WriteGuard(ctx, 'API8 verbose errors');
+  const withBody = ctx.operations.filter(
+    (p) => p.body !== undefined && p.op.method !== 'DELETE' && guard.allows(p),
+  );
   for (const p of withBody.slice(0, ERROR_OPS)) {
     probes.push({
       p,
@@ -461,20 +466,24 @@ async function verbose(ctx: ScanContext, send: Send): Promise<void> {
         }),
       });
   }
-  for (const { p, req, what } of probes) {
-    ctx.progress(`api8 errors ${p.label}`);
-    const res = await send(req);
-    if (res === undefined) continue;
-    const leak = leakIn(res.body);
-    if (leak === undefined) continue;
-    ctx.report({
-      rule: RULES.verbose,
-      severity: RULES.verbose.severity,
-      where: p.label,
-      message: `Sending ${what} gets ${res.status} with "${leak}".`,
-      evidence: [ctx.http.evidence(req, res, `leak: ${leak}`)],
-    });
-    return;
+  try {
+    for (const { p, req, what } of probes) {
+      ctx.progress(`api8 errors ${p.label}`);
+      const res = await guard.send(p, req, send);
+      if (res === undefined) continue;
+      const leak = leakIn(res.body);
+      if (leak === undefined) continue;
+      ctx.report({
+        rule: RULES.verbose,
+        severity: RULES.verbose.severity,
+        where: p.label,
+        message: `Sending ${what} gets ${res.status} with "${leak}".`,
+        evidence: [ctx.http.evidence(req, res, `leak: ${leak}`)],
+      });
+      return;
+    }
+  } finally {
+    guard.done();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Check, PlannedOperation, Rule, ScanContext, ScanRequest, ScanResponse } from '../types.js';
+import { WriteGuard } from './objects.js';
 import { Allowance, build, eachLimited, identityOf, is2xx, randomText, sameAnswer } from './probe.js';
 
 /**
@@ -225,8 +226,9 @@ function declared(p: PlannedOperation, status: number): boolean {
 }
 
 async function mismatches(ctx: ScanContext, send: Send): Promise<void> {
-  // DELETE is left out: sending it to an example id could remove real data.
-  const ops = ctx.operations.filter((p) => p.op.method !== 'DELETE');
+  // Writes only where they harm nothing the scan did not create (see WriteGuard); DELETE never.
+  const guard = new WriteGuard(ctx, 'API9 spec-vs-reality');
+  const ops = ctx.operations.filter((p) => p.op.method !== 'DELETE' && guard.allows(p));
   await eachLimited(ops, 4, async (p) => {
     ctx.progress(`api9 spec ${p.label}`);
     const as = p.secured ? ctx.auth : undefined;
@@ -234,7 +236,7 @@ async function mismatches(ctx: ScanContext, send: Send): Promise<void> {
       purpose: 'API9: does the documented operation answer as documented?',
       as,
     });
-    const res = await send(req);
+    const res = await guard.send(p, req, send);
     if (res === undefined) return;
     const s = res.status;
     // Answers the scan itself may cause say nothing about the spec.
@@ -257,4 +259,5 @@ async function mismatches(ctx: ScanContext, send: Send): Promise<void> {
       evidence: [ctx.http.evidence(req, res, problem)],
     });
   });
+  guard.done();
 }

@@ -8,6 +8,7 @@ import type {
   ScanRequest,
   ScanResponse,
 } from '../types.js';
+import { WriteGuard } from './objects.js';
 import {
   Allowance,
   build,
@@ -21,6 +22,7 @@ import {
   pointsOf,
   randomText,
   sameAnswer,
+  type TimeFinding,
   type TimeProbe,
   timeBased,
 } from './probe.js';
@@ -187,13 +189,16 @@ export const injectionCheck: Check = {
         message: f.message,
         evidence: f.evidence,
       });
-    const send = async (req: ScanRequest): Promise<ScanResponse | undefined> =>
+    const budgeted = async (req: ScanRequest): Promise<ScanResponse | undefined> =>
       allow.take() ? ctx.http.send(req) : undefined;
-    // Deleting is another check's business: a DELETE with a payload could remove real data.
-    const ops = ctx.operations.filter((o) => o.op.method !== 'DELETE');
+    // Payloads go only where they harm nothing the scan did not create (see WriteGuard); deleting
+    // is another check's business.
+    const guard = new WriteGuard(ctx, 'injection');
+    const ops = ctx.operations.filter((o) => o.op.method !== 'DELETE' && guard.allows(o));
 
     await eachLimited(ops, 4, async (p) => {
       ctx.progress(`injection ${p.label}`);
+      const send = (req: ScanRequest) => guard.send(p, req, budgeted);
       const baseReq = build(ctx, p, [], { purpose: 'injection: baseline', as });
       const base = await send(baseReq);
       if (base === undefined) return;
@@ -219,7 +224,8 @@ export const injectionCheck: Check = {
     });
 
     // Time-based probes last and one at a time: concurrent requests would blur the timings.
-    const timeOps = ops.filter((p) => textPoints(ctx, p).length > 0);
+    // Reads only: a time-based probe sends several requests it could not undo.
+    const timeOps = ops.filter((p) => textPoints(ctx, p).length > 0 && guard.readOnly(p));
     for (const p of pickTimeOps(ctx, timeOps, SEARCH_NAME)) {
       if (!allow.take(8)) break;
       ctx.progress(`injection SQL time ${p.label}`);
@@ -234,6 +240,7 @@ export const injectionCheck: Check = {
       const found = await commandTime(ctx, p, pt);
       if (found !== undefined) report(found);
     }
+    guard.done();
   },
 };
 
@@ -443,6 +450,14 @@ async function nosqlProbes(ctx: ScanContext, p: PlannedOperation, send: Send): P
 }
 
 const SLOW_TIMEOUT_MS = 4000;
+/** For the doubled (4 s) payload: its wait plus a slow baseline. */
+const LONGER_TIMEOUT_MS = 7000;
+
+/** The doubled payload's answer: the wait grew with the number asked for. */
+const longerEvidence = (ctx: ScanContext, hit: TimeFinding) =>
+  hit.longer === undefined || hit.probe.longer === undefined
+    ? []
+    : [ctx.http.evidence(hit.probe.longer, hit.longer.res, `sleep 4: ${Math.round(hit.longer.ms)} ms`)];
 
 async function sqlTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promise<Found | undefined> {
   const as = identityOf(ctx);
@@ -453,16 +468,18 @@ async function sqlTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promis
       as,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  const pair = (slow: string, fast: string): TimeProbe => ({
-    slow: mk(slow, SLOW_TIMEOUT_MS),
-    fast: mk(fast),
+  // The payload for n seconds: 2 (slow), 0 (fast), 4 (the wait must follow the number).
+  const pair = (payload: (n: number) => string): TimeProbe => ({
+    slow: mk(payload(2), SLOW_TIMEOUT_MS),
+    fast: mk(payload(0)),
+    longer: mk(payload(4), LONGER_TIMEOUT_MS),
   });
   const probes: TimeProbe[] = [
-    pair(`${s}' AND SLEEP(2)-- -`, `${s}' AND SLEEP(0)-- -`),
-    pair(`${s}'; SELECT pg_sleep(2)--`, `${s}'; SELECT pg_sleep(0)--`),
-    pair(`${s}'; WAITFOR DELAY '0:0:2'--`, `${s}'; WAITFOR DELAY '0:0:0'--`),
+    pair((n) => `${s}' AND SLEEP(${n})-- -`),
+    pair((n) => `${s}'; SELECT pg_sleep(${n})--`),
+    pair((n) => `${s}'; WAITFOR DELAY '0:0:${n}'--`),
   ];
-  if (/^-?\d+$/.test(s)) probes.unshift(pair(`${s} AND SLEEP(2)`, `${s} AND SLEEP(0)`));
+  if (/^-?\d+$/.test(s)) probes.unshift(pair((n) => `${s} AND SLEEP(${n})`));
   const hit = await timeBased(ctx, mk(s), probes);
   if (hit === undefined) return undefined;
   return {
@@ -472,6 +489,7 @@ async function sqlTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promis
     evidence: [
       ctx.http.evidence(hit.probe.slow, hit.slow.res, `answered after ${Math.round(hit.slow.ms)} ms`),
       ctx.http.evidence(hit.probe.fast, hit.fast.res, `sleep 0: ${Math.round(hit.fast.ms)} ms`),
+      ...longerEvidence(ctx, hit),
     ],
   };
 }
@@ -485,15 +503,17 @@ async function commandTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Pr
       as,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  const pair = (slow: string, fast: string): TimeProbe => ({
-    slow: mk(slow, SLOW_TIMEOUT_MS),
-    fast: mk(fast),
+  // The payload for n seconds: 2 (slow), 0 (fast), 4 (the wait must follow the number).
+  const pair = (payload: (n: number) => string): TimeProbe => ({
+    slow: mk(payload(2), SLOW_TIMEOUT_MS),
+    fast: mk(payload(0)),
+    longer: mk(payload(4), LONGER_TIMEOUT_MS),
   });
   const probes: TimeProbe[] = [
-    pair(`${s};sleep 2`, `${s};sleep 0`),
-    pair(`${s}|sleep 2`, `${s}|sleep 0`),
-    pair(`${s}$(sleep 2)`, `${s}$(sleep 0)`),
-    pair(`${s}\`sleep 2\``, `${s}\`sleep 0\``),
+    pair((n) => `${s};sleep ${n}`),
+    pair((n) => `${s}|sleep ${n}`),
+    pair((n) => `${s}$(sleep ${n})`),
+    pair((n) => `${s}\`sleep ${n}\``),
   ];
   const hit = await timeBased(ctx, mk(s), probes);
   if (hit === undefined) return undefined;
@@ -504,6 +524,7 @@ async function commandTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Pr
     evidence: [
       ctx.http.evidence(hit.probe.slow, hit.slow.res, `answered after ${Math.round(hit.slow.ms)} ms`),
       ctx.http.evidence(hit.probe.fast, hit.fast.res, `sleep 0: ${Math.round(hit.fast.ms)} ms`),
+      ...longerEvidence(ctx, hit),
     ],
   };
 }

@@ -102,7 +102,13 @@ function idFromLocation(res: ScanResponse): string | undefined {
   const loc = res.headers.location;
   if (loc === undefined) return undefined;
   const last = loc.split('?')[0]?.split('/').filter(Boolean).pop();
-  return last === undefined ? undefined : decodeURIComponent(last);
+  if (last === undefined) return undefined;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    // A broken percent-escape: no id can be read from it.
+    return undefined;
+  }
 }
 
 /** Email and user-name example values made unique, so creating twice does not collide (409). */
@@ -130,7 +136,120 @@ export function itemTarget(resource: Resource, method: string, id: string): stri
   return op === undefined || op.query === '' ? path : `${path}?${op.query}`;
 }
 
-/** Creates one object as `as` (its example body, with `extra` fields); undefined if that failed. */
+/**
+ * Objects the scan created, per scan (item paths without query): the only objects a check may
+ * change or delete. A module-level map keyed by the scan's context, since the context is fixed.
+ */
+const createdByScan = new WeakMap<ScanContext, Set<string>>();
+
+function registry(ctx: ScanContext): Set<string> {
+  let set = createdByScan.get(ctx);
+  if (set === undefined) {
+    set = new Set();
+    createdByScan.set(ctx, set);
+  }
+  return set;
+}
+
+/** Whether the item path (query ignored) names an object this scan created and has not deleted. */
+export const isCreatedByScan = (ctx: ScanContext, path: string): boolean =>
+  registry(ctx).has(path.split('?')[0] as string);
+
+/** Ids a list read showed before the scan created anything there, per collection path. */
+const seenBefore = new WeakMap<ScanContext, Map<string, Promise<ReadonlySet<string> | undefined>>>();
+
+/** The ids the collection's list operation answers (as `as`); undefined when there is no list read. */
+function idsBefore(ctx: ScanContext, resource: Resource, as: Identity | undefined) {
+  let byPath = seenBefore.get(ctx);
+  if (byPath === undefined) {
+    byPath = new Map();
+    seenBefore.set(ctx, byPath);
+  }
+  const key = `${resource.create.path} ${as?.name ?? ''}`;
+  let ids = byPath.get(key);
+  if (ids === undefined) {
+    ids = readIds(ctx, resource, as);
+    byPath.set(key, ids);
+  }
+  return ids;
+}
+
+async function readIds(ctx: ScanContext, resource: Resource, as: Identity | undefined) {
+  const list = ctx.operations.find((o) => o.op.method === 'GET' && o.op.path === resource.create.op.path);
+  if (list === undefined) return undefined;
+  const res = await ctx.http.send({
+    method: 'GET',
+    path: targetOf(list),
+    ...(as === undefined ? {} : { as }),
+    purpose: 'which objects exist before the scan creates one (never delete those)',
+  });
+  if (!is2xx(res)) return undefined;
+  const ids = new Set<string>();
+  for (const item of listItems(res.json)) {
+    const id = idOf(item, resource.param);
+    if (id !== undefined) ids.add(id);
+  }
+  return ids;
+}
+
+const FREE_TEXT =
+  /^(text|title|name|description|desc|note|notes|comment|content|body|summary|label|message|remark|memo|subject|caption|bio)$/i;
+
+/**
+ * A top-level string field the create body may carry a marker in: a free-text name whose schema
+ * allows the marker (no enum, format or pattern; long enough).
+ */
+function markerField(ctx: ScanContext, resource: Resource, body: Obj, length: number): string | undefined {
+  const schema = deref(ctx.spec.doc, requestSchema(resource.create));
+  const props = isObj(schema) && isObj(schema.properties) ? schema.properties : {};
+  return Object.keys(body).find((k) => {
+    if (!FREE_TEXT.test(k) || typeof body[k] !== 'string') return false;
+    const s = deref(ctx.spec.doc, props[k]);
+    if (!isObj(s)) return true;
+    if (s.enum !== undefined || s.format !== undefined || s.pattern !== undefined) return false;
+    return typeof s.maxLength !== 'number' || s.maxLength >= length;
+  });
+}
+
+/**
+ * Whether a 2xx answer to a create is an object this scan made: its marker came back, or the
+ * answer is 201 with an id a list read did not show before. A find-or-create endpoint answers
+ * with an existing object, which the scan must never change or delete.
+ */
+async function isNewObject(
+  ctx: ScanContext,
+  resource: Resource,
+  as: Identity | undefined,
+  response: ScanResponse,
+  id: string,
+  mark: string | undefined,
+): Promise<boolean> {
+  if (mark !== undefined && response.body.includes(mark)) return true;
+  if (response.status !== 201) return false;
+  const before = await idsBefore(ctx, resource, as);
+  return before !== undefined && !before.has(id);
+}
+
+const notedNotOurs = new WeakMap<ScanContext, Set<string>>();
+
+/** Says once per collection that an answer to a create was not provably a new object. */
+export function noteNotOurs(ctx: ScanContext, resource: Resource, id: string): void {
+  let set = notedNotOurs.get(ctx);
+  if (set === undefined) {
+    set = new Set();
+    notedNotOurs.set(ctx, set);
+  }
+  if (set.has(resource.create.label)) return;
+  set.add(resource.create.label);
+  ctx.note(
+    `${resource.create.label} answered with object ${id} that the scan cannot prove it created (no marker echoed, not a 201 with a new id): it was left alone (never changed or deleted), and tests that need an object of the scan's own there were skipped`,
+  );
+}
+
+/**
+ * Creates one object as `as` (its example body, with `extra` fields, a marker in a free-text
+ * field); undefined if that failed or the answer is not provably a new object (find-or-create).
+ */
 export async function createObject(
   ctx: ScanContext,
   resource: Resource,
@@ -140,6 +259,17 @@ export async function createObject(
 ): Promise<Created | undefined> {
   const base = uniqueBody(resource.create.body ?? {});
   const body = isObj(base) ? { ...base, ...extra } : base;
+  let mark: string | undefined;
+  if (isObj(body)) {
+    const m = marker('s');
+    const field = markerField(ctx, resource, body, m.length);
+    if (field !== undefined) {
+      body[field] = m;
+      mark = m;
+    }
+  }
+  // Read what exists before creating, so a 201 for an old object is told apart.
+  if (mark === undefined) await idsBefore(ctx, resource, as);
   const request: ScanRequest = {
     method: 'POST',
     path: targetOf(resource.create),
@@ -152,7 +282,13 @@ export async function createObject(
   if (!is2xx(response)) return undefined;
   const id = idOf(response.json, resource.param) ?? idFromLocation(response);
   if (id === undefined) return undefined;
-  return { id, path: itemPath(resource, id), request, response };
+  if (!(await isNewObject(ctx, resource, as, response, id, mark))) {
+    noteNotOurs(ctx, resource, id);
+    return undefined;
+  }
+  const path = itemPath(resource, id);
+  registry(ctx).add(path);
+  return { id, path, request, response };
 }
 
 /** Deletes what the scan created (never anything else); failures are ignored. */
@@ -161,14 +297,20 @@ export async function cleanUp(
   resource: Resource,
   objects: readonly { readonly id: string; readonly as: Identity | undefined }[],
 ): Promise<void> {
-  if (!resource.items.has('DELETE')) return;
-  for (const o of objects)
-    await ctx.http.send({
+  for (const o of objects) {
+    const path = itemPath(resource, o.id);
+    // Only objects this scan created (and has not deleted already).
+    if (!registry(ctx).has(path)) continue;
+    if (!resource.items.has('DELETE')) continue;
+    const res = await ctx.http.send({
       method: 'DELETE',
       path: itemTarget(resource, 'DELETE', o.id),
       ...(o.as === undefined ? {} : { as: o.as }),
       purpose: 'clean-up: delete an object the scan created',
     });
+    if (res !== undefined && (res.status === 404 || (res.status >= 200 && res.status < 300)))
+      registry(ctx).delete(path);
+  }
 }
 
 /** The first items of a list answer: the array itself or the first array under the object. */
@@ -287,4 +429,131 @@ export function responseSchema(p: PlannedOperation, status: number): unknown {
 /** Evidence that needs no request (offline findings). */
 export function offlineEvidence(note: string): Evidence {
   return { request: { headers: {} }, note };
+}
+
+/**
+ * The id of an answer too large to parse (its body was cut at 256 KiB, a 2 MiB echo): only when it
+ * is the first field of the top-level object, so a nested object's id is never taken for it.
+ */
+function leadingId(body: string, param: string): string | undefined {
+  const m = /^\s*\{\s*"([^"\\]{1,64})"\s*:\s*(?:(-?\d{1,30})\b|"([^"\\]{1,200})")/.exec(body);
+  if (m === null || !['id', param, '_id', 'uuid', 'ID'].includes(m[1] as string)) return undefined;
+  return m[2] ?? m[3];
+}
+
+/** Reads that change nothing (sign-in included: it is how a caller reads a token). */
+const isRead = (p: PlannedOperation): boolean =>
+  ['GET', 'HEAD', 'OPTIONS'].includes(p.op.method) || isLogin(p);
+
+/**
+ * The one write-safety guard of the probing checks (API4, API9, injection): a probe is sent only
+ * when it cannot harm data the scan did not create. Reads and sign-ins go out as they are;
+ * PUT/PATCH/DELETE only to an object this scan created (never to a spec's example id, never to
+ * a path without parameters such as "/me": that is the caller's own account); POST only to a
+ * collection whose objects can be deleted again, and each object it creates is deleted at once.
+ * What is skipped is said in one note per check.
+ */
+export class WriteGuard {
+  readonly #ctx: ScanContext;
+  readonly #check: string;
+  /** Operation label → why its probes were not sent. */
+  readonly #skipped = new Map<string, string>();
+  readonly #leftBehind = new Set<string>();
+  readonly #resources: readonly Resource[];
+
+  constructor(ctx: ScanContext, check: string) {
+    this.#ctx = ctx;
+    this.#check = check;
+    this.#resources = findResources(ctx.operations);
+  }
+
+  /** Only reads: for probes sent where the guard cannot clean up (time-based ones). */
+  readOnly(p: PlannedOperation): boolean {
+    if (isRead(p)) return true;
+    this.#skip(p, 'these probes go to reads only, as they send requests no clean-up could follow');
+    return false;
+  }
+
+  #skip(p: PlannedOperation, why?: string): void {
+    if (this.#skipped.has(p.label)) return;
+    const m = p.op.method;
+    const reason =
+      why ??
+      (m === 'POST'
+        ? 'it would create an object the scan could not delete again (no DELETE on its items)'
+        : p.op.params.some((x) => x.in === 'path')
+          ? "it would change an object the scan did not create (the spec's example id)"
+          : "it would change the caller's own record, which the scan could not restore");
+    this.#skipped.set(p.label, reason);
+  }
+
+  /** Whether probes of `p` may be sent at all (reads, deletable creates, writes to the scan's own objects). */
+  allows(p: PlannedOperation): boolean {
+    if (isRead(p) || this.#deletableCreate(p) !== undefined) return true;
+    const m = p.op.method;
+    if ((m === 'PUT' || m === 'PATCH' || m === 'DELETE') && p.op.params.some((x) => x.in === 'path'))
+      return true; // decided per request: only paths of objects the scan created
+    this.#skip(p);
+    return false;
+  }
+
+  #deletableCreate(p: PlannedOperation): Resource | undefined {
+    return this.#resources.find((r) => r.create === p && r.items.has('DELETE'));
+  }
+
+  /** Sends `req` (built from `p`) through `send` when it is safe; undefined when it was not sent. */
+  async send(
+    p: PlannedOperation,
+    req: ScanRequest,
+    send: (req: ScanRequest) => Promise<ScanResponse | undefined>,
+  ): Promise<ScanResponse | undefined> {
+    if (isRead(p)) return send(req);
+    const resource = this.#deletableCreate(p);
+    if (resource !== undefined) return this.#create(resource, req, send);
+    const m = p.op.method;
+    if ((m === 'PUT' || m === 'PATCH' || m === 'DELETE') && p.op.params.some((x) => x.in === 'path')) {
+      if (isCreatedByScan(this.#ctx, req.path)) return send(req);
+    }
+    this.#skip(p);
+    return undefined;
+  }
+
+  async #create(
+    resource: Resource,
+    req: ScanRequest,
+    send: (req: ScanRequest) => Promise<ScanResponse | undefined>,
+  ): Promise<ScanResponse | undefined> {
+    // What exists before, so an answer naming an old object is never deleted.
+    await idsBefore(this.#ctx, resource, req.as);
+    const res = await send(req);
+    if (!is2xx(res)) return res;
+    const id = idOf(res.json, resource.param) ?? idFromLocation(res) ?? leadingId(res.body, resource.param);
+    if (id === undefined || !(await isNewObject(this.#ctx, resource, req.as, res, id, undefined))) {
+      this.#leftBehind.add(resource.create.label);
+      return res;
+    }
+    const del = await this.#ctx.http.send({
+      method: 'DELETE',
+      path: itemTarget(resource, 'DELETE', id),
+      ...(req.as === undefined ? {} : { as: req.as }),
+      purpose: 'clean-up: delete an object a probe created',
+    });
+    if (del === undefined || (del.status !== 404 && (del.status < 200 || del.status >= 300)))
+      this.#leftBehind.add(resource.create.label);
+    return res;
+  }
+
+  /** One note for the check: what was not tested for safety, and what may be left behind. */
+  done(): void {
+    if (this.#skipped.size > 0)
+      this.#ctx.note(
+        `${this.#check}: not tested, so that no data the scan did not create is changed: ${[...this.#skipped]
+          .map(([label, why]) => `${label} (${why})`)
+          .join('; ')}`,
+      );
+    if (this.#leftBehind.size > 0)
+      this.#ctx.note(
+        `${this.#check}: ${[...this.#leftBehind].join(', ')} answered 2xx to a probe with an object the scan could not prove new or could not delete: it was left in place`,
+      );
+  }
 }

@@ -284,53 +284,102 @@ export async function timedSend(ctx: ScanContext, req: ScanRequest): Promise<Tim
   return { res, ms, timedOut: !ctx.http.dryRun && ms >= limit * 0.9 };
 }
 
-/** Least extra delay (ms over the slower baseline) that counts as "the payload made it wait". */
+/** Least extra delay (ms over the slowest baseline) that counts as "the payload made it wait". */
 export const MIN_DELAY_MS = 1500;
+/** A no-delay payload must answer within this of the slowest baseline. */
+const QUICK_MS = 1000;
+/** The payload asking for twice the delay must wait at least this much longer than the first. */
+const STEP_MS = 700;
+/** Baseline samples; the slowest one counts, so ordinary jitter raises the bar instead of passing it. */
+const BASELINE_SAMPLES = 3;
 
 export interface TimeProbe {
   /** The request with a payload asking for a delay of about 2 s. */
   readonly slow: ScanRequest;
   /** The same with a payload asking for no delay (confirmation). */
   readonly fast: ScanRequest;
+  /**
+   * The same asking for twice the delay (about 4 s; give it a longer timeout). When given, the wait
+   * must follow the amount asked for: a slow answer by chance does not grow with the number.
+   */
+  readonly longer?: ScanRequest;
 }
 
 export interface TimeFinding {
   readonly baselineMs: number;
   readonly slow: Timed;
   readonly fast: Timed;
+  /** The answer to `probe.longer`, when the probe had one. */
+  readonly longer?: Timed;
+  /** Without `longer`: the slow payload sent a second time. */
+  readonly again?: Timed;
   readonly probe: TimeProbe;
 }
 
+/** Answered, or got no answer within its whole timeout (a wait that long is a delay too). */
+const waited = (t: Timed): boolean => t.res !== undefined || t.timedOut;
+
+/** Extra wait over the baseline when the payload delayed the answer by about as much as asked. */
+const delayOf = (t: Timed, base: number): number | undefined =>
+  waited(t) && t.ms - base >= MIN_DELAY_MS ? t.ms - base : undefined;
+
+const quick = (t: Timed, base: number): boolean => t.res !== undefined && t.ms - base < QUICK_MS;
+
 /**
- * Time-based detection: two baseline requests, then each probe's slow payload; a probe counts only
- * when it is ≥ MIN_DELAY_MS slower than the slower baseline, the no-delay payload answers at least a
- * second quicker, and (when `repeat`) the slow payload is slow again — so one slow answer (GC pause,
- * network jitter) never makes a finding.
+ * Time-based detection that never turns an uneven API into a finding: the slowest of several
+ * baseline requests sets the bar, then each probe alternates delay and no-delay payloads —
+ * slow, zero, twice as slow, zero (without `longer`: slow, zero, slow, zero, slow) — and counts
+ * only when every delay payload waited ≥ MIN_DELAY_MS over the bar, repeated slow answers agree,
+ * both zero payloads answered near the baseline, and the doubled payload waited clearly longer but
+ * not out of proportion. Stops at the first step that fails: one request per probe on an API that
+ * is not vulnerable, at most 3 + 5 on one that is.
  */
 export async function timeBased(
   ctx: ScanContext,
   baseline: ScanRequest,
   probes: readonly TimeProbe[],
-  repeat = true,
 ): Promise<TimeFinding | undefined> {
-  const b1 = await timedSend(ctx, baseline);
-  const b2 = await timedSend(ctx, baseline);
-  if (b1.res === undefined || b2.res === undefined) return undefined;
-  const base = Math.max(b1.ms, b2.ms);
+  let base = 0;
+  for (let i = 0; i < BASELINE_SAMPLES; i++) {
+    const b = await timedSend(ctx, baseline);
+    if (b.res === undefined) return undefined;
+    base = Math.max(base, b.ms);
+  }
   for (const probe of probes) {
-    const slow = await timedSend(ctx, probe.slow);
-    if (slow.res === undefined && !slow.timedOut) continue;
-    if (slow.ms - base < MIN_DELAY_MS) continue;
-    const fast = await timedSend(ctx, probe.fast);
-    // Back toward the baseline: at least a second quicker than the slow payload.
-    if (fast.res === undefined || slow.ms - fast.ms < 1000) continue;
-    if (repeat) {
-      const again = await timedSend(ctx, probe.slow);
-      if ((again.res === undefined && !again.timedOut) || again.ms - base < MIN_DELAY_MS) continue;
-    }
-    return { baselineMs: base, slow, fast, probe };
+    const hit = await confirm(ctx, probe, base);
+    if (hit !== undefined) return hit;
   }
   return undefined;
+}
+
+async function confirm(ctx: ScanContext, probe: TimeProbe, base: number): Promise<TimeFinding | undefined> {
+  const slow = await timedSend(ctx, probe.slow);
+  const d1 = delayOf(slow, base);
+  if (d1 === undefined) return undefined;
+  const fast = await timedSend(ctx, probe.fast);
+  if (!quick(fast, base)) return undefined;
+  // The same payload waits about as long each time.
+  const steady = (t: Timed) => {
+    const d = delayOf(t, base);
+    return d !== undefined && Math.abs(d - d1) <= Math.max(QUICK_MS, d1 / 2);
+  };
+  if (probe.longer !== undefined) {
+    const longer = await timedSend(ctx, probe.longer);
+    const d2 = delayOf(longer, base);
+    // Twice the sleep: clearly longer than the first (an API may cap the wait, so not exactly 2×),
+    // and not wildly more (a stall by chance).
+    if (d2 === undefined || d2 < d1 + STEP_MS || d2 > 2 * d1 + MIN_DELAY_MS) return undefined;
+    if (!quick(await timedSend(ctx, probe.fast), base)) return undefined;
+    return { baselineMs: base, slow, fast, longer, probe };
+  }
+  // Nothing to scale: the slow payload twice more, a zero one between (three slow answers by
+  // chance, each as slow as the first, are rare).
+  const again = await timedSend(ctx, probe.slow);
+  if (!steady(again)) return undefined;
+  if (!quick(await timedSend(ctx, probe.fast), base)) return undefined;
+  const third = await timedSend(ctx, probe.slow);
+  if (!steady(third)) return undefined;
+  return { baselineMs: base, slow, fast, again, probe };
 }
 
 export const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;

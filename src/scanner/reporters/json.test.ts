@@ -15,6 +15,7 @@ describe('json reporter', () => {
       'startedAt',
       'finishedAt',
       'requestsSent',
+      'requestsAnswered',
       'budget',
       'checks',
       'summary',

@@ -67,6 +67,7 @@ export function render(result: ScanResult, opts: RenderOptions): string {
     startedAt: result.startedAt,
     finishedAt: result.finishedAt,
     requestsSent: result.requestsSent,
+    requestsAnswered: result.requestsAnswered ?? 0,
     budget: result.budget,
     checks: [...result.checks],
     summary: countBySeverity(result.findings),

@@ -77,7 +77,9 @@ export function render(result: ScanResult, opts: RenderOptions): string {
   }
   if (!lint) {
     lines.push('');
-    lines.push(`Requests sent: ${result.requestsSent} of a budget of ${result.budget}.`);
+    lines.push(
+      `Requests sent: ${result.requestsSent} of a budget of ${result.budget}${result.requestsAnswered === undefined ? '' : `, ${result.requestsAnswered} answered`}.`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
