@@ -459,72 +459,69 @@ const longerEvidence = (ctx: ScanContext, hit: TimeFinding) =>
     ? []
     : [ctx.http.evidence(hit.probe.longer, hit.longer.res, `sleep 4: ${Math.round(hit.longer.ms)} ms`)];
 
-async function sqlTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promise<Found | undefined> {
+/**
+ * A time-based probe family: payloads for n seconds of sleep (2 slow, 0 fast, 4 longer: the wait
+ * must follow the number asked for), judged by timeBased().
+ */
+async function sleepProbes(
+  ctx: ScanContext,
+  p: PlannedOperation,
+  pt: Point,
+  kind: string,
+  payloads: (s: string) => ((n: number) => string)[],
+): Promise<TimeFinding | undefined> {
   const as = identityOf(ctx);
   const s = text(pt.original);
   const mk = (value: string, timeoutMs?: number) =>
     build(ctx, p, [{ point: pt, value }], {
-      purpose: `injection: SQL time-based in ${pt.in} ${pt.name}`,
+      purpose: `injection: ${kind} time-based in ${pt.in} ${pt.name}`,
       as,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-  // The payload for n seconds: 2 (slow), 0 (fast), 4 (the wait must follow the number).
-  const pair = (payload: (n: number) => string): TimeProbe => ({
+  const probes: TimeProbe[] = payloads(s).map((payload) => ({
     slow: mk(payload(2), SLOW_TIMEOUT_MS),
     fast: mk(payload(0)),
     longer: mk(payload(4), LONGER_TIMEOUT_MS),
-  });
-  const probes: TimeProbe[] = [
-    pair((n) => `${s}' AND SLEEP(${n})-- -`),
-    pair((n) => `${s}'; SELECT pg_sleep(${n})--`),
-    pair((n) => `${s}'; WAITFOR DELAY '0:0:${n}'--`),
+  }));
+  return timeBased(ctx, mk(s), probes);
+}
+
+function timeEvidence(ctx: ScanContext, hit: TimeFinding) {
+  return [
+    ctx.http.evidence(hit.probe.slow, hit.slow.res, `answered after ${Math.round(hit.slow.ms)} ms`),
+    ctx.http.evidence(hit.probe.fast, hit.fast.res, `sleep 0: ${Math.round(hit.fast.ms)} ms`),
+    ...longerEvidence(ctx, hit),
   ];
-  if (/^-?\d+$/.test(s)) probes.unshift(pair((n) => `${s} AND SLEEP(${n})`));
-  const hit = await timeBased(ctx, mk(s), probes);
+}
+
+async function sqlTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promise<Found | undefined> {
+  const hit = await sleepProbes(ctx, p, pt, 'SQL', (s) => [
+    ...(/^-?\d+$/.test(s) ? [(n: number) => `${s} AND SLEEP(${n})`] : []),
+    (n) => `${s}' AND SLEEP(${n})-- -`,
+    (n) => `${s}'; SELECT pg_sleep(${n})--`,
+    (n) => `${s}'; WAITFOR DELAY '0:0:${n}'--`,
+  ]);
   if (hit === undefined) return undefined;
   return {
     rule: RULES.sqlTime,
     p,
     message: `A SQL sleep in ${pt.in} parameter "${pt.name}" delays the answer by ${Math.round(hit.slow.ms - hit.baselineMs)} ms (baseline ${Math.round(hit.baselineMs)} ms; the same payload with 0 s answers in ${Math.round(hit.fast.ms)} ms).`,
-    evidence: [
-      ctx.http.evidence(hit.probe.slow, hit.slow.res, `answered after ${Math.round(hit.slow.ms)} ms`),
-      ctx.http.evidence(hit.probe.fast, hit.fast.res, `sleep 0: ${Math.round(hit.fast.ms)} ms`),
-      ...longerEvidence(ctx, hit),
-    ],
+    evidence: timeEvidence(ctx, hit),
   };
 }
 
 async function commandTime(ctx: ScanContext, p: PlannedOperation, pt: Point): Promise<Found | undefined> {
-  const as = identityOf(ctx);
-  const s = text(pt.original);
-  const mk = (value: string, timeoutMs?: number) =>
-    build(ctx, p, [{ point: pt, value }], {
-      purpose: `injection: command time-based in ${pt.in} ${pt.name}`,
-      as,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-    });
-  // The payload for n seconds: 2 (slow), 0 (fast), 4 (the wait must follow the number).
-  const pair = (payload: (n: number) => string): TimeProbe => ({
-    slow: mk(payload(2), SLOW_TIMEOUT_MS),
-    fast: mk(payload(0)),
-    longer: mk(payload(4), LONGER_TIMEOUT_MS),
-  });
-  const probes: TimeProbe[] = [
-    pair((n) => `${s};sleep ${n}`),
-    pair((n) => `${s}|sleep ${n}`),
-    pair((n) => `${s}$(sleep ${n})`),
-    pair((n) => `${s}\`sleep ${n}\``),
-  ];
-  const hit = await timeBased(ctx, mk(s), probes);
+  const hit = await sleepProbes(ctx, p, pt, 'command', (s) => [
+    (n) => `${s};sleep ${n}`,
+    (n) => `${s}|sleep ${n}`,
+    (n) => `${s}$(sleep ${n})`,
+    (n) => `${s}\`sleep ${n}\``,
+  ]);
   if (hit === undefined) return undefined;
   return {
     rule: RULES.commandTime,
     p,
     message: `A shell "sleep 2" in ${pt.in} parameter "${pt.name}" delays the answer by ${Math.round(hit.slow.ms - hit.baselineMs)} ms (baseline ${Math.round(hit.baselineMs)} ms; "sleep 0" answers in ${Math.round(hit.fast.ms)} ms).`,
-    evidence: [
-      ctx.http.evidence(hit.probe.slow, hit.slow.res, `answered after ${Math.round(hit.slow.ms)} ms`),
-      ctx.http.evidence(hit.probe.fast, hit.fast.res, `sleep 0: ${Math.round(hit.fast.ms)} ms`),
-      ...longerEvidence(ctx, hit),
-    ],
+    evidence: timeEvidence(ctx, hit),
   };
 }
