@@ -196,7 +196,12 @@ export const injectionCheck: Check = {
     const guard = new WriteGuard(ctx, 'injection');
     const ops = ctx.operations.filter((o) => o.op.method !== 'DELETE' && guard.allows(o));
 
-    await eachLimited(ops, 4, async (p) => {
+    // Reads first, writes after: a collection that write probes fill and empty meanwhile would make
+    // the answers that boolean and NoSQL probes compare change for no reason of their own.
+    const isWrite = (o: PlannedOperation) => !['GET', 'HEAD', 'OPTIONS'].includes(o.op.method);
+    const ordered = [...ops.filter((o) => !isWrite(o)), ...ops.filter(isWrite)];
+    const reads = ordered.filter((o) => !isWrite(o)).length;
+    const probeOne = async (p: PlannedOperation) => {
       ctx.progress(`injection ${p.label}`);
       const send = (req: ScanRequest) => guard.send(p, req, budgeted);
       const baseReq = build(ctx, p, [], { purpose: 'injection: baseline', as });
@@ -221,7 +226,9 @@ export const injectionCheck: Check = {
       }
       const nosql = await nosqlProbes(ctx, p, send);
       if (nosql !== undefined) report(nosql);
-    });
+    };
+    await eachLimited(ordered.slice(0, reads), 4, probeOne);
+    await eachLimited(ordered.slice(reads), 4, probeOne);
 
     // Time-based probes last and one at a time: concurrent requests would blur the timings.
     // Reads only: a time-based probe sends several requests it could not undo.
@@ -299,9 +306,13 @@ async function sqlProbes(
     // Both conditions answer like the original: the input is neutralized; other quoting will not differ.
     if (sameAnswer(base, no, [f])) break;
     if (sameAnswer(yes, no, [t, f])) continue;
-    // Confirm: the true condition again matches the original (the difference is not chance).
+    // Confirm both ways: the true condition again matches the original and the false one again
+    // differs the same way (a list that other probes grow and shrink meanwhile is not SQL).
     const again = await send(trueReq);
     if (again === undefined || !sameAnswer(base, again, [t])) continue;
+    const noAgain = await send(falseReq);
+    if (noAgain === undefined || sameAnswer(again, noAgain, [t, f]) || !sameAnswer(no, noAgain, [f]))
+      continue;
     out.push({
       rule: RULES.sqlBoolean,
       p,
