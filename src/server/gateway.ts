@@ -59,6 +59,20 @@ export interface ReloadMeta {
   readonly yaml?: string;
 }
 
+/**
+ * What a running process reads at start only: listener addresses, timeouts and TLS (their trusted
+ * proxies reload with the plan), the admin listener's address and TLS (its tokens and allowFrom
+ * reload), and the observability hub.
+ */
+function startOnly(config: LoadedConfig['config']): Record<string, string> {
+  const { enabled, host, port, tls } = config.admin;
+  return {
+    listeners: JSON.stringify(config.listeners.map((l) => ({ ...l, trustedProxies: undefined }))),
+    admin: JSON.stringify({ enabled, host, port, tls }),
+    observability: JSON.stringify(config.observability),
+  };
+}
+
 export interface BoundListener {
   readonly name: string;
   readonly url: string;
@@ -350,8 +364,18 @@ export class Gateway {
         throw err;
       }
       const old = this.#plan;
+      const before = this.#loaded.config;
       this.#plan = plan;
       this.#loaded = loaded;
+      // Sections read at start only: say so instead of letting an operator think they took effect.
+      const was = startOnly(before);
+      const now = startOnly(loaded.config);
+      const needRestart = Object.keys(now).filter((k) => now[k] !== was[k]);
+      if (needRestart.length > 0)
+        this.#logger.warn(
+          { sections: needRestart },
+          'config reloaded, but these settings take effect only on restart (the running ones stay)',
+        );
       this.#retired.add(old);
       this.#retireIfIdle(old);
       this.#logger.info({ version: plan.version, by: actor }, 'config reloaded');
