@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startUpstream, type TestUpstream } from '../../test/helpers.js';
+import { isSecretKey } from './checks/api3-properties.js';
 import { BudgetedHttp } from './http.js';
-import { REDACTED, Redactor } from './redact.js';
+import { isSecretName, REDACTED, Redactor } from './redact.js';
 
 describe('BudgetedHttp', () => {
   let up: TestUpstream;
@@ -176,6 +177,51 @@ describe('Redactor', () => {
       t.body(JSON.stringify({ pwd: 'Hunter2-Real!', salt: 'abc', pin: '1234' })),
       /"pwd":"\[redacted\]","salt":"\[redacted\]","pin":"\[redacted\]"/,
     );
+  });
+
+  it('redacts every field the sensitive-data check flags, in any spelling', () => {
+    const names = [
+      'password',
+      'passwd',
+      'pwd',
+      'passwordHash',
+      'password_salt',
+      'hashedPassword',
+      'hash',
+      'salt',
+      'secret',
+      'clientSecret',
+      'secretKey',
+      'apiSecret',
+      'token',
+      'accessToken',
+      'refresh_token',
+      'idToken',
+      'sessionToken',
+      'authToken',
+      'apiKey',
+      'api-key',
+      'privateKey',
+      'ssn',
+      'socialSecurityNumber',
+      'cardNumber',
+      'creditCard',
+      'creditCardNumber',
+      'ccNumber',
+      'cvv',
+      'cvc',
+      'pin',
+      'otp',
+      'mfaSecret',
+      'totpSecret',
+    ];
+    for (const name of names) {
+      if (!isSecretKey(name)) continue;
+      assert.ok(isSecretName(name), name);
+      assert.ok(!r.body(JSON.stringify({ [name]: 'v4lue-kept-secret' })).includes('v4lue'), name);
+    }
+    assert.equal(isSecretName('shipping'), false);
+    assert.equal(isSecretName('primaryKey'), false);
   });
 
   it('keeps the names of secret JSON fields but not their values, and caps the excerpt', () => {

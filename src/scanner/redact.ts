@@ -18,9 +18,14 @@ const SECRET_HEADERS = new Set([
   'x-xsrf-token',
 ]);
 
-/** Names of fields, parameters and headers whose values are secrets. */
+/**
+ * Names of fields, parameters and headers whose values are secrets, compared lower case without
+ * "-" and "_" ("X-Api-Key", "password_hash", "secretKey"). A superset of what the sensitive-data
+ * check flags, so a finding's evidence never shows the value it is about.
+ */
 const SECRET_NAME =
-  /(pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|authorization|session|cookie|credential|private[-_]?key|signature|ssn|card[-_]?number|cvv|cvc|hash|salt|otp|^pin)$/i;
+  /(password|passwd|pwd|secret|secretkey|token|apikey|authorization|session|cookie|credential|privatekey|signature|ssn|socialsecuritynumber|cardnumber|creditcard|ccnumber|cvv|cvc|hash|salt|otp)$/;
+const SECRET_EXACT = new Set(['pin']);
 
 /** JWTs (three base64url parts starting with a JSON header) anywhere in a text. */
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
@@ -42,7 +47,8 @@ function luhn(digits: string): boolean {
 }
 
 export function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name);
+  const n = name.toLowerCase().replace(/[-_]/g, '');
+  return SECRET_NAME.test(n) || SECRET_EXACT.has(n);
 }
 
 export class Redactor {

@@ -293,14 +293,10 @@ const OWNER_KEYS = [
 
 /** Both objects name the same owner (A's own objects created elsewhere in the scan are not others'). */
 function sameOwner(mine: unknown, other: unknown): boolean {
-  if (!isRecord(mine) || !isRecord(other)) return false;
+  if (!isObj(mine) || !isObj(other)) return false;
   return OWNER_KEYS.some(
     (k) => mine[k] !== undefined && mine[k] !== null && JSON.stringify(mine[k]) === JSON.stringify(other[k]),
   );
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Integer ids: A reads the ids around its own; objects it did not create answering 2xx → enumerable. */

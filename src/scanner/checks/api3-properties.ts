@@ -184,7 +184,7 @@ class Answers {
 const SECRET_KEY =
   /^(password|passwd|pwd|passwordhash|passwordsalt|hashedpassword|hash|salt|secret|clientsecret|secretkey|apisecret|token|accesstoken|refreshtoken|idtoken|sessiontoken|authtoken|apikey|privatekey|ssn|socialsecuritynumber|cardnumber|creditcard|creditcardnumber|ccnumber|cvv|cvc|pin|otp|mfasecret|totpsecret)$/;
 
-const isSecretKey = (key: string): boolean => SECRET_KEY.test(key.toLowerCase().replace(/[-_]/g, ''));
+export const isSecretKey = (key: string): boolean => SECRET_KEY.test(key.toLowerCase().replace(/[-_]/g, ''));
 
 /** A masked value ("[REDACTED]", "****") is the fix, not a leak. */
 const MASKED = /^(\[?(redacted|masked|hidden|removed|filtered)\]?|<(redacted|masked|hidden)>|[*xX•#.]+)$/i;
